@@ -1,0 +1,883 @@
+/*
+ * tlsf.c: Two-Level Segregated Fit allocator core (Masmano et al., ECRTS 2004),
+ * shaped after rlsf. Plain C11, no Python. The pure-Python twin
+ * src/tlsf/pure.py mirrors this file function for function, with the same
+ * names, and must return identical offsets.
+ *
+ * Sections: layout, arena access, size classes, free lists, validation,
+ * block placement, public operations, pools, inspection.
+ *
+ * Block layout (all offsets from the arena base, all multiples of 16):
+ *
+ *   used block   [size|flags|align][prev_phys] payload ...
+ *   free block   [size          ][prev_phys][next_free][prev_free] ...
+ *   sentinel     [32|USED|SENT  ][prev_phys][pool_start][next_pool]
+ *
+ * Every pool ends with a sentinel, a permanently used 32-byte block that stops
+ * coalescing and links the pools in address order (next_pool). prev_phys is
+ * always valid (TLSF_NIL for the first block of a pool). No two physically
+ * adjacent blocks are free. Whether an offset is a live allocation is decided
+ * by the live bitmap in the control structure (one bit per 16-byte granule,
+ * out of the user's reach), never by the arena alone.
+ */
+#include "tlsf.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ layout */
+
+#define GRAN TLSF_GRANULARITY
+#define GRAN_LOG2 4
+#define HDR TLSF_HEADER_SIZE
+#define MIN_BLOCK TLSF_MIN_BLOCK
+#define SENTINEL_SIZE TLSF_SENTINEL_SIZE
+#define NIL TLSF_NIL
+
+#define F_USED ((uint64_t)1)
+#define F_SENTINEL ((uint64_t)2)
+#define ALIGN_SHIFT 58 /* a used block's size word keeps log2(alignment) in bits 58..63 */
+#define SIZE_MASK ((((uint64_t)1 << ALIGN_SHIFT) - 1) & ~(uint64_t)(GRAN - 1))
+#define FL_MAX 60 /* first-level classes for any 64-bit size: 2^4 .. 2^63 */
+#define MAGIC 0x544c5346434f5245ull /* "TLSFCORE" */
+
+/* Word indices inside a block. */
+enum { W_SIZE = 0, W_PREV = 1, W_NEXT_FREE = 2, W_PREV_FREE = 3 };
+enum { W_POOL_START = 2, W_NEXT_POOL = 3 }; /* in a sentinel */
+
+struct tlsf {
+    uint64_t magic;
+    uint64_t capacity;
+    uint64_t limit;       /* highest offset a 32-byte block may start at */
+    uint32_t sl_log2;
+    uint32_t fl_count;    /* first-level classes this capacity can use */
+    uint64_t live_words;  /* 64-bit words in the live bitmap */
+    uint64_t fl_bitmap;   /* bit fl set <=> sl_bitmap[fl] != 0 */
+    uint64_t first_pool;  /* sentinel of the lowest pool, or NIL */
+    uint64_t bad_offset;  /* where the last corruption was seen */
+    /* statistics, kept by every operation */
+    uint64_t allocated_bytes, free_bytes, allocations, free_blocks;
+    uint64_t sl_bitmap[FL_MAX]; /* bit sl set <=> list (fl, sl) is not empty */
+    /* lists[2*i] = head, lists[2*i+1] = tail of list i = fl*sl_len+sl; then the live bitmap */
+    uint64_t lists[];
+};
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+static inline unsigned ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned log2_floor(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+static inline unsigned popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+static inline unsigned ctz64(uint64_t x) { unsigned n = 0; while (!(x & 1)) { x >>= 1; n++; } return n; }
+static inline unsigned log2_floor(uint64_t x) { unsigned n = 0; while (x >>= 1) n++; return n; }
+static inline unsigned popcount64(uint64_t x) { unsigned n = 0; for (; x; x &= x - 1) n++; return n; }
+#define PRINTF_LIKE(f, a)
+#endif
+
+static inline uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+static inline uint64_t round_down(uint64_t x, uint64_t a) { return x & ~(a - 1); }
+
+/* ------------------------------------------------------------ arena access */
+
+/* memcpy: the arena may sit at any address, so no aligned-load assumption. */
+static inline uint64_t rd(const uint8_t *base, uint64_t off, int w)
+{
+    uint64_t v;
+    memcpy(&v, base + off + 8u * (unsigned)w, 8);
+    return v;
+}
+
+static inline void wr(uint8_t *base, uint64_t off, int w, uint64_t v)
+{
+    memcpy(base + off + 8u * (unsigned)w, &v, 8);
+}
+
+static inline uint64_t *head_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i]; }
+static inline uint64_t *tail_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i + 1]; }
+static inline uint64_t *live_bitmap(const tlsf_t *t)
+{
+    return (uint64_t *)&t->lists[2 * ((uint64_t)t->fl_count << t->sl_log2)];
+}
+
+static inline int is_live(const tlsf_t *t, uint64_t payload)
+{
+    if (payload >= t->capacity || (payload & (GRAN - 1)) || payload < HDR)
+        return 0;
+    uint64_t g = payload / GRAN;
+    return (int)((live_bitmap(t)[g >> 6] >> (g & 63)) & 1);
+}
+
+static inline void set_live(tlsf_t *t, uint64_t payload, int on)
+{
+    uint64_t g = payload / GRAN;
+    if (on)
+        live_bitmap(t)[g >> 6] |= (uint64_t)1 << (g & 63);
+    else
+        live_bitmap(t)[g >> 6] &= ~((uint64_t)1 << (g & 63));
+}
+
+/* ------------------------------------------------------------ size classes */
+
+/* Free blocks are filed by rounding down: list (fl, sl) holds sizes in
+ * [2^(fl+4) * (1 + sl/sl_len), next list's lower bound). */
+static inline uint64_t map_floor(const tlsf_t *t, uint64_t size)
+{
+    unsigned m = log2_floor(size), sli = t->sl_log2;
+    uint64_t sl = (m >= sli ? size >> (m - sli) : size << (sli - m)) & (((uint64_t)1 << sli) - 1);
+    return ((uint64_t)(m - GRAN_LOG2) << sli) | sl;
+}
+
+/* Requests are rounded up to the next list boundary, so that any block in the
+ * list found is large enough ("good fit"): no list is ever scanned. */
+static inline uint64_t map_ceil(const tlsf_t *t, uint64_t size)
+{
+    unsigned m = log2_floor(size), sli = t->sl_log2;
+    if (m > sli)
+        size += ((uint64_t)1 << (m - sli)) - 1;
+    return map_floor(t, size);
+}
+
+/* The first non-empty list at or above class i, or NIL. Bit scans only. */
+static inline uint64_t find_suitable(const tlsf_t *t, uint64_t i)
+{
+    unsigned sli = t->sl_log2;
+    uint64_t fl = i >> sli, sl = i & (((uint64_t)1 << sli) - 1);
+    if (fl >= t->fl_count)
+        return NIL;
+    uint64_t slmap = t->sl_bitmap[fl] & (~(uint64_t)0 << sl);
+    if (!slmap) {
+        uint64_t flmap = t->fl_bitmap & (~(uint64_t)0 << fl << 1);
+        if (!flmap)
+            return NIL;
+        fl = ctz64(flmap);
+        slmap = t->sl_bitmap[fl];
+    }
+    return (fl << sli) | ctz64(slmap);
+}
+
+/* Block size holding `size` payload bytes; size <= capacity, so no overflow. */
+static inline uint64_t block_size_for(uint64_t size)
+{
+    uint64_t b = round_up(size + HDR, GRAN);
+    return b < MIN_BLOCK ? MIN_BLOCK : b;
+}
+
+/* ------------------------------------------------------------- free lists */
+
+/* Each list keeps its largest-seen block at the head: a block at least as
+ * large as the head goes in front (LIFO), a smaller one at the tail. The O(1)
+ * fallback in alloc looks at the head only, so a small remainder must not
+ * hide the holes a same-size workload left behind. */
+static void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
+{
+    uint64_t i = map_floor(t, size);
+    uint64_t *head = head_of(t, i), *tail = tail_of(t, i);
+    uint64_t h = *head;
+    if (h == NIL) {
+        wr(base, b, W_NEXT_FREE, NIL);
+        wr(base, b, W_PREV_FREE, NIL);
+        *head = *tail = b;
+        uint64_t fl = i >> t->sl_log2;
+        t->sl_bitmap[fl] |= (uint64_t)1 << (i & (((uint64_t)1 << t->sl_log2) - 1));
+        t->fl_bitmap |= (uint64_t)1 << fl;
+    } else if (size >= rd(base, h, W_SIZE)) {
+        wr(base, b, W_NEXT_FREE, h);
+        wr(base, b, W_PREV_FREE, NIL);
+        wr(base, h, W_PREV_FREE, b);
+        *head = b;
+    } else {
+        uint64_t tl = *tail;
+        wr(base, b, W_NEXT_FREE, NIL);
+        wr(base, b, W_PREV_FREE, tl);
+        wr(base, tl, W_NEXT_FREE, b);
+        *tail = b;
+    }
+    t->free_blocks++;
+    t->free_bytes += size;
+}
+
+static void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
+{
+    uint64_t i = map_floor(t, size);
+    uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
+    if (p == NIL)
+        *head_of(t, i) = n;
+    else
+        wr(base, p, W_NEXT_FREE, n);
+    if (n == NIL)
+        *tail_of(t, i) = p;
+    else
+        wr(base, n, W_PREV_FREE, p);
+    if (*head_of(t, i) == NIL) {
+        uint64_t fl = i >> t->sl_log2;
+        t->sl_bitmap[fl] &= ~((uint64_t)1 << (i & (((uint64_t)1 << t->sl_log2) - 1)));
+        if (!t->sl_bitmap[fl])
+            t->fl_bitmap &= ~((uint64_t)1 << fl);
+    }
+    t->free_blocks--;
+    t->free_bytes -= size;
+}
+
+/* -------------------------------------------------------------- validation */
+/* The arena is untrusted: anything read from it is checked before it is
+ * followed, and every check happens before the first write of an operation,
+ * so a corrupt heap is reported and left as it was. */
+
+static inline int valid_block_offset(const tlsf_t *t, uint64_t b)
+{
+    return !(b & (GRAN - 1)) && b <= t->limit;
+}
+
+static int corrupt(const tlsf_t *t, uint64_t where)
+{
+    ((tlsf_t *)t)->bad_offset = where; /* diagnostic only */
+    return TLSF_ECORRUPT;
+}
+
+/* b is a free block of size *size, correctly linked into its list. */
+static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size)
+{
+    if (!valid_block_offset(t, b))
+        return corrupt(t, b);
+    uint64_t s = rd(base, b, W_SIZE);
+    if ((s & ~SIZE_MASK) || s < MIN_BLOCK || s > t->limit - b)
+        return corrupt(t, b);
+    uint64_t i = map_floor(t, s);
+    uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
+    const uint64_t *lists = t->lists;
+    if (p == NIL ? lists[2 * i] != b : !valid_block_offset(t, p) || rd(base, p, W_NEXT_FREE) != b)
+        return corrupt(t, b);
+    if (n == NIL ? lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b)
+        return corrupt(t, b);
+    *size = s;
+    return TLSF_OK;
+}
+
+/* The block behind live payload p: used, not a sentinel, inside the arena. */
+static int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *word)
+{
+    uint64_t w = rd(base, b, W_SIZE), s = w & SIZE_MASK;
+    if ((w & (GRAN - 1)) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b)
+        return corrupt(t, b);
+    *word = w;
+    return TLSF_OK;
+}
+
+/* The physical neighbours of block [b, b+size): whether each is free, and its size. */
+typedef struct {
+    uint64_t prev, prev_size, next, next_size;
+    int prev_free, next_free;
+} neighbours_t;
+
+static int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t size,
+                            neighbours_t *nb)
+{
+    int rc;
+    nb->next = b + size;
+    nb->next_free = !(rd(base, nb->next, W_SIZE) & F_USED);
+    if (nb->next_free && (rc = check_free_block(t, base, nb->next, &nb->next_size)))
+        return rc;
+    nb->prev = rd(base, b, W_PREV);
+    nb->prev_free = 0;
+    if (nb->prev != NIL) {
+        if (!valid_block_offset(t, nb->prev) || nb->prev >= b)
+            return corrupt(t, b);
+        if (!(rd(base, nb->prev, W_SIZE) & F_USED)) {
+            if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size)))
+                return rc;
+            if (nb->prev + nb->prev_size != b)
+                return corrupt(t, nb->prev);
+            nb->prev_free = 1;
+        }
+    }
+    return TLSF_OK;
+}
+
+/* --------------------------------------------------------- block placement */
+
+/* Padding in front of the payload for alignment `align` in a block at b:
+ * 0, or at least MIN_BLOCK so that it can be a free block of its own. */
+static inline uint64_t align_gap(uint64_t b, uint64_t align)
+{
+    if (align <= GRAN)
+        return 0;
+    uint64_t gap = round_up(b + HDR, align) - HDR - b;
+    return (gap && gap < MIN_BLOCK) ? gap + align : gap;
+}
+
+/* Turn free region [b, b+size) (unlinked; prev_phys of b valid) into a used
+ * block of `need` bytes after `gap` bytes of padding. Padding and tail go
+ * back to the free lists. Returns the payload offset. */
+static uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t gap,
+                      uint64_t need, uint64_t align_log2)
+{
+    uint64_t end = b + size;
+    if (gap) {
+        wr(base, b, W_SIZE, gap);
+        insert_free(t, base, b, gap);
+        wr(base, b + gap, W_PREV, b);
+        b += gap;
+        size -= gap;
+    }
+    assert(size >= need);
+    if (size - need >= MIN_BLOCK) {
+        uint64_t rest = b + need;
+        wr(base, rest, W_SIZE, size - need);
+        wr(base, rest, W_PREV, b);
+        wr(base, end, W_PREV, rest);
+        insert_free(t, base, rest, size - need);
+        size = need;
+    } else {
+        wr(base, end, W_PREV, b);
+    }
+    wr(base, b, W_SIZE, size | F_USED | (align_log2 << ALIGN_SHIFT));
+    set_live(t, b + HDR, 1);
+    t->allocations++;
+    t->allocated_bytes += size - HDR;
+    return b + HDR;
+}
+
+/* Free region [b, b+size), already unlinked from any neighbour, becomes a
+ * free block, merged with the free neighbours described by nb. */
+static void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb)
+{
+    if (nb->next_free) {
+        remove_free(t, base, nb->next, nb->next_size);
+        size += nb->next_size;
+    }
+    if (nb->prev_free) {
+        remove_free(t, base, nb->prev, nb->prev_size);
+        b = nb->prev;
+        size += nb->prev_size;
+    }
+    wr(base, b, W_SIZE, size);
+    wr(base, b + size, W_PREV, b);
+    insert_free(t, base, b, size);
+}
+
+/* ------------------------------------------------------ public operations */
+
+size_t tlsf_control_size(uint64_t capacity, unsigned sl_len)
+{
+    if (sl_len == 0 || sl_len > 64 || (sl_len & (sl_len - 1)) || capacity > TLSF_MAX_CAPACITY)
+        return 0;
+    unsigned fl_count = capacity >= 2 * GRAN ? log2_floor(capacity) - GRAN_LOG2 + 1 : 1;
+    uint64_t live_words = (capacity / GRAN + 63) / 64;
+    return sizeof(struct tlsf) + 8 * (2 * (size_t)fl_count * sl_len + (size_t)live_words);
+}
+
+int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
+{
+    size_t bytes = tlsf_control_size(capacity, sl_len);
+    if (!bytes)
+        return TLSF_ERANGE;
+    memset(t, 0, sizeof *t);
+    t->magic = MAGIC;
+    t->capacity = capacity;
+    t->limit = capacity >= MIN_BLOCK ? capacity - MIN_BLOCK : 0;
+    t->sl_log2 = log2_floor(sl_len);
+    t->fl_count = capacity >= 2 * GRAN ? log2_floor(capacity) - GRAN_LOG2 + 1 : 1;
+    t->live_words = (capacity / GRAN + 63) / 64;
+    t->first_pool = NIL;
+    t->bad_offset = NIL;
+    uint64_t n_lists = (uint64_t)t->fl_count << t->sl_log2;
+    for (uint64_t i = 0; i < 2 * n_lists; i++)
+        t->lists[i] = NIL;
+    memset(live_bitmap(t), 0, 8 * t->live_words);
+    return TLSF_OK;
+}
+
+uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
+unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->sl_log2; }
+uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
+
+const char *tlsf_strerror(int code)
+{
+    switch (code) {
+    case TLSF_OK: return "success";
+    case TLSF_ENOMEM: return "out of memory";
+    case TLSF_EINVAL: return "not the offset of a live allocation";
+    case TLSF_ERANGE: return "range outside memory, overlapping a pool, or not at the end of a pool";
+    case TLSF_EALIGN: return "alignment is not a power of two";
+    case TLSF_ECORRUPT: return "heap metadata is corrupt";
+    default: return "unknown error";
+    }
+}
+
+int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
+{
+    if (UNLIKELY(!align || (align & (align - 1))))
+        return TLSF_EALIGN;
+    if (UNLIKELY(size > t->capacity || align > t->capacity))
+        return TLSF_ENOMEM;
+    uint64_t need = block_size_for(size);
+    /* worst-case padding: align_gap() < align + GRAN */
+    uint64_t search = align <= GRAN ? need : need + align + GRAN;
+    uint64_t i = find_suitable(t, map_ceil(t, search));
+    uint64_t b, bsize, gap;
+    int rc;
+    if (LIKELY(i != NIL)) {
+        b = *head_of(t, i);
+        if ((rc = check_free_block(t, base, b, &bsize)))
+            return rc;
+        if (bsize < search)
+            return corrupt(t, b);
+        gap = align_gap(b, align);
+    } else {
+        /* Beyond rlsf: the head of the request's own list may fit (rlsf #15). */
+        i = map_floor(t, search);
+        if ((i >> t->sl_log2) >= t->fl_count || (b = *head_of(t, i)) == NIL)
+            return TLSF_ENOMEM;
+        if ((rc = check_free_block(t, base, b, &bsize)))
+            return rc;
+        gap = align_gap(b, align);
+        if (gap + need > bsize)
+            return TLSF_ENOMEM;
+    }
+    if (rd(base, b + bsize, W_PREV) != b)
+        return corrupt(t, b + bsize);
+    remove_free(t, base, b, bsize);
+    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align));
+    return TLSF_OK;
+}
+
+int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
+{
+    if (UNLIKELY(!is_live(t, p)))
+        return TLSF_EINVAL;
+    uint64_t b = p - HDR, w;
+    neighbours_t nb;
+    int rc;
+    if ((rc = check_used_block(t, base, b, &w)) || (rc = check_neighbours(t, base, b, w & SIZE_MASK, &nb)))
+        return rc;
+    uint64_t size = w & SIZE_MASK;
+    set_live(t, p, 0);
+    t->allocations--;
+    t->allocated_bytes -= size - HDR;
+    release(t, base, b, size, &nb);
+    return TLSF_OK;
+}
+
+int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *out)
+{
+    uint64_t w;
+    int rc;
+    if (!is_live(t, p))
+        return TLSF_EINVAL;
+    if ((rc = check_used_block(t, base, p - HDR, &w)))
+        return rc;
+    *out = (w & SIZE_MASK) - HDR;
+    return TLSF_OK;
+}
+
+int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *out)
+{
+    if (!is_live(t, p))
+        return TLSF_EINVAL;
+    uint64_t b = p - HDR, w;
+    neighbours_t nb;
+    int rc;
+    if ((rc = check_used_block(t, base, b, &w)))
+        return rc;
+    if (size > t->capacity)
+        return TLSF_ENOMEM;
+    uint64_t old = w & SIZE_MASK, need = block_size_for(size);
+    uint64_t align_log2 = w >> ALIGN_SHIFT, flags = w & ~SIZE_MASK;
+    if ((rc = check_neighbours(t, base, b, old, &nb)))
+        return rc;
+
+    /* 1. Shrink (or keep) in place: the tail goes back to the free lists. */
+    if (need <= old) {
+        if (old - need >= MIN_BLOCK) {
+            neighbours_t tail_nb = nb;
+            tail_nb.prev_free = 0; /* the tail's previous block is this one, used */
+            wr(base, b, W_SIZE, need | flags);
+            wr(base, b + need, W_PREV, b);
+            t->allocated_bytes -= old - need;
+            release(t, base, b + need, old - need, &tail_nb);
+        }
+        *out = p;
+        return TLSF_OK;
+    }
+    /* 2. Grow into a free next block. */
+    if (nb.next_free && old + nb.next_size >= need) {
+        uint64_t total = old + nb.next_size;
+        remove_free(t, base, nb.next, nb.next_size);
+        if (total - need >= MIN_BLOCK) {
+            uint64_t rest = b + need;
+            wr(base, rest, W_SIZE, total - need);
+            wr(base, rest, W_PREV, b);
+            wr(base, b + total, W_PREV, rest);
+            insert_free(t, base, rest, total - need);
+            total = need;
+        } else {
+            wr(base, b + total, W_PREV, b);
+        }
+        wr(base, b, W_SIZE, total | flags);
+        t->allocated_bytes += total - old;
+        *out = p;
+        return TLSF_OK;
+    }
+    /* 3. Move into a free previous block (with the next one too if free). */
+    if (nb.prev_free) {
+        uint64_t avail = nb.prev_size + old + (nb.next_free ? nb.next_size : 0);
+        uint64_t gap = align_gap(nb.prev, (uint64_t)1 << align_log2);
+        if (gap + need <= avail) {
+            remove_free(t, base, nb.prev, nb.prev_size);
+            if (nb.next_free)
+                remove_free(t, base, nb.next, nb.next_size);
+            memmove(base + nb.prev + gap + HDR, base + p, old - HDR);
+            set_live(t, p, 0);
+            t->allocations--;
+            t->allocated_bytes -= old - HDR;
+            *out = carve(t, base, nb.prev, avail, gap, need, align_log2);
+            return TLSF_OK;
+        }
+    }
+    /* 4. Allocate elsewhere, copy, free. */
+    uint64_t q;
+    if ((rc = tlsf_alloc(t, base, size, (uint64_t)1 << align_log2, &q)))
+        return rc;
+    memcpy(base + q, base + p, old - HDR);
+    if ((rc = tlsf_free(t, base, p)))
+        return rc;
+    *out = q;
+    return TLSF_OK;
+}
+
+/* ------------------------------------------------------------------- pools */
+
+static inline int valid_sentinel(const tlsf_t *t, const uint8_t *base, uint64_t s)
+{
+    return valid_block_offset(t, s) && rd(base, s, W_SIZE) == (SENTINEL_SIZE | F_USED | F_SENTINEL) &&
+           rd(base, s, W_POOL_START) < s;
+}
+
+/* Walk the pool chain to the first pool starting at or after `start`.
+ * *prev_link gets the sentinel whose next_pool points there (NIL: first_pool).
+ * Fails with ERANGE if a pool overlaps [start, end). */
+static int find_pool_slot(const tlsf_t *t, const uint8_t *base, uint64_t start, uint64_t end,
+                          uint64_t *prev_link, uint64_t *next)
+{
+    uint64_t prev = NIL, s = t->first_pool;
+    while (s != NIL) {
+        if (!valid_sentinel(t, base, s) || (prev != NIL && s <= prev))
+            return corrupt(t, s);
+        uint64_t ps = rd(base, s, W_POOL_START);
+        if (ps < end && start < s + SENTINEL_SIZE)
+            return TLSF_ERANGE;
+        if (ps >= end)
+            break;
+        prev = s;
+        s = rd(base, s, W_NEXT_POOL);
+    }
+    *prev_link = prev;
+    *next = s;
+    return TLSF_OK;
+}
+
+static inline void set_pool_link(tlsf_t *t, uint8_t *base, uint64_t prev_link, uint64_t s)
+{
+    if (prev_link == NIL)
+        t->first_pool = s;
+    else
+        wr(base, prev_link, W_NEXT_POOL, s);
+}
+
+static void write_sentinel(uint8_t *base, uint64_t s, uint64_t prev, uint64_t pool_start, uint64_t next_pool)
+{
+    wr(base, s, W_SIZE, SENTINEL_SIZE | F_USED | F_SENTINEL);
+    wr(base, s, W_PREV, prev);
+    wr(base, s, W_POOL_START, pool_start);
+    wr(base, s, W_NEXT_POOL, next_pool);
+}
+
+int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size, uint64_t *taken)
+{
+    if (off > t->capacity || size > t->capacity - off)
+        return TLSF_ERANGE;
+    uint64_t start = round_up(off, GRAN), end = round_down(off + size, GRAN);
+    *taken = 0;
+    if (end < start || end - start < TLSF_MIN_POOL)
+        return TLSF_OK;
+    uint64_t prev_link, next;
+    int rc = find_pool_slot(t, base, start, end, &prev_link, &next);
+    if (rc)
+        return rc;
+    uint64_t s = end - SENTINEL_SIZE;
+    wr(base, start, W_SIZE, s - start);
+    wr(base, start, W_PREV, NIL);
+    write_sentinel(base, s, start, start, next);
+    set_pool_link(t, base, prev_link, s);
+    insert_free(t, base, start, s - start);
+    *taken = end - off;
+    return TLSF_OK;
+}
+
+int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size, uint64_t *taken)
+{
+    if (off > t->capacity || size > t->capacity - off)
+        return TLSF_ERANGE;
+    /* find the pool ending at off */
+    uint64_t prev_link = NIL, s = t->first_pool;
+    while (s != NIL && s + SENTINEL_SIZE < off) {
+        if (!valid_sentinel(t, base, s) || (prev_link != NIL && s <= prev_link))
+            return corrupt(t, s);
+        prev_link = s;
+        s = rd(base, s, W_NEXT_POOL);
+    }
+    if (s == NIL)
+        return TLSF_ERANGE;
+    if (!valid_sentinel(t, base, s))
+        return corrupt(t, s);
+    if (s + SENTINEL_SIZE != off)
+        return TLSF_ERANGE;
+    uint64_t add = round_down(size, GRAN), end = off + add;
+    uint64_t next = rd(base, s, W_NEXT_POOL);
+    if (next != NIL && (!valid_sentinel(t, base, next) || next <= s))
+        return corrupt(t, next);
+    if (next != NIL && rd(base, next, W_POOL_START) < end)
+        return TLSF_ERANGE;
+    *taken = 0;
+    if (add < MIN_BLOCK)
+        return TLSF_OK;
+    /* The old sentinel becomes free space, merged with a free last block. */
+    uint64_t pool_start = rd(base, s, W_POOL_START), last = rd(base, s, W_PREV);
+    uint64_t b = s, bsize = add, last_size;
+    int rc;
+    if (last == NIL || !valid_block_offset(t, last) || last >= s)
+        return corrupt(t, s);
+    if (!(rd(base, last, W_SIZE) & F_USED)) {
+        if ((rc = check_free_block(t, base, last, &last_size)))
+            return rc;
+        if (last + last_size != s)
+            return corrupt(t, last);
+        remove_free(t, base, last, last_size);
+        b = last;
+        bsize += last_size;
+    }
+    uint64_t ns = end - SENTINEL_SIZE;
+    wr(base, b, W_SIZE, bsize);
+    write_sentinel(base, ns, b, pool_start, next);
+    set_pool_link(t, base, prev_link, ns);
+    insert_free(t, base, b, bsize);
+    *taken = add;
+    return TLSF_OK;
+}
+
+/* -------------------------------------------------------------- inspection */
+
+int tlsf_stats(const tlsf_t *t, const uint8_t *base, tlsf_stats_t *out)
+{
+    out->allocated_bytes = t->allocated_bytes;
+    out->free_bytes = t->free_bytes;
+    out->allocations = t->allocations;
+    out->free_blocks = t->free_blocks;
+    out->largest_free = 0;
+    if (t->fl_bitmap) {
+        /* The head of the highest list fits a request of its own size: the
+         * search either lands on that list or falls back to its head. */
+        uint64_t fl = log2_floor(t->fl_bitmap), sl = log2_floor(t->sl_bitmap[fl]);
+        uint64_t b = t->lists[2 * ((fl << t->sl_log2) | sl)], size;
+        int rc = check_free_block(t, base, b, &size);
+        if (rc)
+            return rc;
+        out->largest_free = size - HDR;
+    }
+    return TLSF_OK;
+}
+
+/* Calls fn(block, size, used) for each block of pool ending at sentinel s. */
+static int walk_pool(const tlsf_t *t, const uint8_t *base, uint64_t s, tlsf_walker fn, void *ctx)
+{
+    uint64_t b = rd(base, s, W_POOL_START), prev = NIL;
+    while (b < s) {
+        uint64_t w = rd(base, b, W_SIZE), size = w & SIZE_MASK;
+        if ((w & F_SENTINEL) || size < MIN_BLOCK || size > s - b || rd(base, b, W_PREV) != prev)
+            return corrupt(t, b);
+        int rc = fn(b, size, (int)(w & F_USED), ctx);
+        if (rc)
+            return rc;
+        prev = b;
+        b += size;
+    }
+    if (b != s || rd(base, s, W_PREV) != prev)
+        return corrupt(t, s);
+    return TLSF_OK;
+}
+
+static int walk_pools(const tlsf_t *t, const uint8_t *base, tlsf_walker fn, void *ctx)
+{
+    uint64_t prev_end = 0, s = t->first_pool;
+    while (s != NIL) {
+        if (!valid_sentinel(t, base, s) || rd(base, s, W_POOL_START) < prev_end)
+            return corrupt(t, s);
+        int rc = walk_pool(t, base, s, fn, ctx);
+        if (rc)
+            return rc;
+        prev_end = s + SENTINEL_SIZE;
+        s = rd(base, s, W_NEXT_POOL);
+    }
+    return TLSF_OK;
+}
+
+int tlsf_walk(const tlsf_t *t, const uint8_t *base, tlsf_walker fn, void *ctx)
+{
+    return walk_pools(t, base, fn, ctx);
+}
+
+/* State of tlsf_check. Pass 1 marks every free block in the live bitmap, at
+ * granule b+HDR, which no live payload can use; pass 2 clears the mark of each
+ * list entry, proving that it is a real free block listed once. */
+typedef struct {
+    tlsf_t *t;
+    const uint8_t *base;
+    char *msg;
+    size_t msglen;
+    int prev_was_free;
+    uint64_t used, used_bytes, free_n, free_bytes, marked;
+} check_ctx;
+
+static int fail(check_ctx *c, uint64_t where, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+static int fail(check_ctx *c, uint64_t where, const char *fmt, ...)
+{
+    if (c->msg && c->msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->msg, c->msglen, fmt, ap);
+        va_end(ap);
+    }
+    return corrupt(c->t, where);
+}
+
+#define ULL(x) ((unsigned long long)(x))
+
+static int check_block(uint64_t b, uint64_t size, int used, void *ctx)
+{
+    check_ctx *c = ctx;
+    uint64_t w = rd(c->base, b, W_SIZE);
+    int live = is_live(c->t, b + HDR);
+    if (used) {
+        if (!live)
+            return fail(c, b, "used block at %llu has no live-allocation bit", ULL(b));
+        if ((w & (GRAN - 1)) != F_USED)
+            return fail(c, b, "used block at %llu has bad flags", ULL(b));
+        if ((b + HDR) & (((uint64_t)1 << (w >> ALIGN_SHIFT)) - 1))
+            return fail(c, b, "used block at %llu is not aligned as recorded", ULL(b));
+        c->used++;
+        c->used_bytes += size - HDR;
+        c->prev_was_free = 0;
+        return TLSF_OK;
+    }
+    if (live)
+        return fail(c, b, "free block at %llu has a live-allocation bit", ULL(b));
+    if (w != size)
+        return fail(c, b, "free block at %llu has flags in its size word", ULL(b));
+    if (c->prev_was_free)
+        return fail(c, b, "free block at %llu follows a free block (not coalesced)", ULL(b));
+    set_live(c->t, b + HDR, 1);
+    c->marked++;
+    c->free_n++;
+    c->free_bytes += size;
+    c->prev_was_free = 1;
+    return TLSF_OK;
+}
+
+/* Clears the marks of the first c->marked free blocks, then stops the walk. */
+static int unmark(uint64_t b, uint64_t size, int used, void *ctx)
+{
+    check_ctx *c = ctx;
+    (void)size;
+    if (!c->marked)
+        return 1;
+    if (!used) {
+        set_live(c->t, b + HDR, 0);
+        c->marked--;
+    }
+    return TLSF_OK;
+}
+
+static int check_lists(check_ctx *c)
+{
+    tlsf_t *t = c->t;
+    const uint8_t *base = c->base;
+    uint64_t sl_len = (uint64_t)1 << t->sl_log2, seen = 0;
+    if (t->fl_bitmap >> (FL_MAX - 1) >> 1)
+        return fail(c, NIL, "first-level bitmap has bits beyond the last class");
+    for (uint64_t fl = 0; fl < FL_MAX; fl++) {
+        uint64_t slmap = t->sl_bitmap[fl];
+        uint64_t allowed = fl >= t->fl_count ? 0 : sl_len == 64 ? ~(uint64_t)0 : ((uint64_t)1 << sl_len) - 1;
+        if (((t->fl_bitmap >> fl) & 1) != (slmap != 0))
+            return fail(c, NIL, "first-level bit %llu disagrees with its second-level bitmap", ULL(fl));
+        if (slmap & ~allowed)
+            return fail(c, NIL, "second-level bitmap %llu has bits for lists that do not exist", ULL(fl));
+        for (uint64_t sl = 0; fl < t->fl_count && sl < sl_len; sl++) {
+            uint64_t i = (fl << t->sl_log2) | sl, b = t->lists[2 * i], prev = NIL;
+            if ((b != NIL) != (int)((slmap >> sl) & 1))
+                return fail(c, NIL, "list (%llu, %llu) disagrees with its bitmap bit", ULL(fl), ULL(sl));
+            while (b != NIL) {
+                if (!valid_block_offset(t, b) || (rd(base, b, W_SIZE) & F_USED) || !is_live(t, b + HDR))
+                    return fail(c, b, "list (%llu, %llu) holds %llu, which is not a free block "
+                                "or is listed twice", ULL(fl), ULL(sl), ULL(b));
+                set_live(t, b + HDR, 0);
+                c->marked--;
+                if (rd(base, b, W_PREV_FREE) != prev)
+                    return fail(c, b, "free block %llu: back link does not match", ULL(b));
+                if (map_floor(t, rd(base, b, W_SIZE)) != i)
+                    return fail(c, b, "free block %llu is filed in the wrong list", ULL(b));
+                seen++;
+                prev = b;
+                b = rd(base, b, W_NEXT_FREE);
+            }
+            if (t->lists[2 * i + 1] != prev)
+                return fail(c, prev, "list (%llu, %llu) has a wrong tail", ULL(fl), ULL(sl));
+        }
+    }
+    if (seen != c->free_n)
+        return fail(c, NIL, "%llu free blocks in the pools but %llu in the lists", ULL(c->free_n), ULL(seen));
+    return TLSF_OK;
+}
+
+int tlsf_check(tlsf_t *t, const uint8_t *base, char *msg, size_t msglen)
+{
+    check_ctx c = {t, base, msg, msglen, 0, 0, 0, 0, 0, 0};
+    if (msg && msglen)
+        msg[0] = 0;
+    if (t->magic != MAGIC)
+        return fail(&c, NIL, "control structure has a bad magic number");
+    /* 1. physical: every pool, block by block (walk_pools checks links and bounds) */
+    int rc = walk_pools(t, base, check_block, &c);
+    if (rc && msg && msglen && !msg[0])
+        snprintf(msg, msglen, "pool chain or block header broken at offset %llu", ULL(t->bad_offset));
+    /* 2. free lists against bitmaps and the marks of pass 1 */
+    if (!rc)
+        rc = check_lists(&c);
+    if (rc) {
+        uint64_t where = t->bad_offset;
+        c.marked = c.free_n; /* marks left: pass 2 may have cleared some; clearing twice is harmless */
+        walk_pools(t, base, unmark, &c);
+        t->bad_offset = where;
+        return rc;
+    }
+    /* 3. the live bitmap holds exactly the used blocks */
+    uint64_t bits = 0, *live = live_bitmap(t);
+    for (uint64_t k = 0; k < t->live_words; k++)
+        bits += popcount64(live[k]);
+    if (bits != c.used)
+        return fail(&c, NIL, "%llu live-allocation bits for %llu used blocks", ULL(bits), ULL(c.used));
+    /* 4. statistics */
+    if (t->allocations != c.used || t->allocated_bytes != c.used_bytes || t->free_blocks != c.free_n ||
+        t->free_bytes != c.free_bytes)
+        return fail(&c, NIL, "statistics disagree with the blocks: allocations %llu/%llu, "
+                    "allocated_bytes %llu/%llu, free_blocks %llu/%llu, free_bytes %llu/%llu",
+                    ULL(t->allocations), ULL(c.used), ULL(t->allocated_bytes), ULL(c.used_bytes),
+                    ULL(t->free_blocks), ULL(c.free_n), ULL(t->free_bytes), ULL(c.free_bytes));
+    return TLSF_OK;
+}

@@ -1,0 +1,95 @@
+/*
+ * tlsf.h: Two-Level Segregated Fit allocator core (plain C11, no Python).
+ *
+ * The core manages byte ranges ("pools") inside one caller-owned arena of
+ * `capacity` bytes. Every link it keeps, in the arena and in the control
+ * structure, is an offset from the arena base, never a pointer: the arena and
+ * the control structure may be copied or mapped at another address and keep
+ * working. The base address is therefore passed to every call.
+ *
+ * Every offset read from the arena is validated before it is followed, so a
+ * scribbled arena yields TLSF_ECORRUPT, never an access outside the arena.
+ * Not thread-safe: callers serialise operations on one heap.
+ */
+#ifndef TLSF_H
+#define TLSF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TLSF_NIL UINT64_MAX            /* "no block" in links and results */
+#define TLSF_GRANULARITY 16u           /* block sizes and offsets are multiples of it */
+#define TLSF_HEADER_SIZE 16u           /* bytes of header in front of each payload */
+#define TLSF_MIN_BLOCK 32u             /* smallest block, header included */
+#define TLSF_SENTINEL_SIZE 32u         /* the used block closing every pool */
+#define TLSF_MIN_POOL (TLSF_MIN_BLOCK + TLSF_SENTINEL_SIZE)
+#define TLSF_MAX_CAPACITY ((uint64_t)1 << 58)   /* the top 6 bits of a size word hold the alignment */
+#define TLSF_SL_LEN_DEFAULT 32u
+
+/* Result codes. */
+enum {
+    TLSF_OK = 0,
+    TLSF_ENOMEM = 1,     /* nothing fits; the heap is unchanged */
+    TLSF_EINVAL = 2,     /* not the offset of a live allocation; the heap is unchanged */
+    TLSF_ERANGE = 3,     /* a range outside the arena, overlapping a pool, or no pool ends there */
+    TLSF_EALIGN = 4,     /* alignment not a power of two */
+    TLSF_ECORRUPT = 5    /* metadata found inconsistent; see tlsf_t.bad_offset */
+};
+
+typedef struct tlsf tlsf_t;
+
+typedef struct {
+    uint64_t allocated_bytes;   /* sum of the usable sizes of live allocations */
+    uint64_t free_bytes;        /* sum of the sizes of free blocks, headers included */
+    uint64_t largest_free;      /* alloc(largest_free) succeeds now; 0 when nothing would */
+    uint64_t allocations;       /* live allocations */
+    uint64_t free_blocks;       /* free blocks */
+} tlsf_stats_t;
+
+/* Called once per block by tlsf_walk; a non-zero return stops the walk and is returned. */
+typedef int (*tlsf_walker)(uint64_t offset, uint64_t size, int used, void *ctx);
+
+/* Bytes of control structure for this arena size and second-level count
+ * (a power of two, 1..64); 0 when either is invalid. */
+size_t tlsf_control_size(uint64_t capacity, unsigned sl_len);
+
+/* Initialise `t` (tlsf_control_size bytes, 8-byte aligned) with no pools. */
+int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len);
+
+uint64_t tlsf_capacity(const tlsf_t *t);
+unsigned tlsf_sl_len(const tlsf_t *t);
+/* Offset where the last TLSF_ECORRUPT was detected (diagnostic). */
+uint64_t tlsf_bad_offset(const tlsf_t *t);
+const char *tlsf_strerror(int code);
+
+/* O(1). `align` is a power of two; the payload offset is a multiple of it and of 16. */
+int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out);
+/* O(1). */
+int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t offset);
+/* Shrink in place, grow into a free next block, move into a free previous
+ * block, else allocate + copy + free. The alignment of the original
+ * allocation is kept. On failure the old allocation is untouched. */
+int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *out);
+int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t offset, uint64_t *out);
+
+/* Make [offset, offset+size) a new pool (rounded inwards to 16 bytes).
+ * *taken = bytes consumed from `offset` (0 when too small for a pool). */
+int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *taken);
+/* Extend the pool that ends exactly at `offset`, coalescing with its last block.
+ * *taken = bytes added (0 when fewer than TLSF_MIN_BLOCK). */
+int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *taken);
+
+int tlsf_stats(const tlsf_t *t, const uint8_t *base, tlsf_stats_t *out);
+/* Every block of every pool in address order, sentinels excluded. */
+int tlsf_walk(const tlsf_t *t, const uint8_t *base, tlsf_walker fn, void *ctx);
+/* Full invariant check; on failure writes a description into msg. */
+int tlsf_check(tlsf_t *t, const uint8_t *base, char *msg, size_t msglen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TLSF_H */

@@ -1,0 +1,52 @@
+"""Builds the C extension `tlsf._core`.
+
+TLSF_BUILD_EXT=1 makes a failed build fatal (CI); 0 skips the extension;
+unset, a failed build falls back to the pure-Python twin with a warning.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+MODE = os.environ.get("TLSF_BUILD_EXT", "auto")
+
+
+class OptionalBuildExt(build_ext):
+    def run(self):
+        try:
+            super().run()
+        except Exception as e:  # noqa: BLE001 - any compiler failure
+            self._fallback(e)
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as e:  # noqa: BLE001
+            self._fallback(e)
+
+    def _fallback(self, error):
+        if MODE == "1":
+            raise error
+        banner = "*" * 72
+        sys.stderr.write(
+            f"\n{banner}\nWARNING: the C extension tlsf._core could not be built ({error}).\n"
+            f"tlsf will use its pure-Python twin (slower). Set TLSF_BUILD_EXT=1 to make\n"
+            f"this an error.\n{banner}\n\n"
+        )
+
+
+ext_modules = []
+if MODE != "0" and sys.implementation.name == "cpython":
+    ext_modules.append(
+        Extension(
+            "tlsf._core",
+            sources=["src/tlsf/_core.c", "csrc/tlsf.c"],
+            include_dirs=["csrc"],
+            depends=["csrc/tlsf.h"],
+            extra_compile_args=["-O2", "-std=c11"] if os.name != "nt" else [],
+        )
+    )
+
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

@@ -1,0 +1,40 @@
+"""tlsf: the Two-Level Segregated Fit real-time allocator for Python.
+
+`tlsf.Heap` carves allocations out of any writable buffer in O(1) time.
+It is the C core when the extension is built, else the pure-Python twin
+`tlsf.pure` (forced with TLSF_PURE_PYTHON=1); `tlsf.IMPLEMENTATION` says which.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
+from tlsf._records import BlockInfo, Stats
+
+__version__ = "0.1.0"
+
+if os.environ.get("TLSF_PURE_PYTHON", "") not in ("", "0"):
+    from tlsf.pure import Heap
+
+    IMPLEMENTATION = "python"
+else:
+    try:
+        from tlsf._core import Heap
+    except ImportError:
+        from tlsf.pure import Heap
+
+        IMPLEMENTATION = "python"
+    else:
+        IMPLEMENTATION = "c"
+
+__all__ = [
+    "IMPLEMENTATION",
+    "BlockInfo",
+    "CorruptionError",
+    "Heap",
+    "InvalidOffsetError",
+    "OutOfMemoryError",
+    "Stats",
+    "__version__",
+]

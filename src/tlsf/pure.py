@@ -1,0 +1,832 @@
+"""The pure-Python twin of the C core: the same API, the same algorithm.
+
+This module is the readable reference of ``csrc/tlsf.c``. Class `Tlsf` mirrors
+that file function for function, with the same names (``tlsf_alloc`` there is
+`Tlsf.alloc` here); class `Heap` mirrors the binding ``_core.c``. For the same
+configuration and the same calls both return identical offsets and walks,
+which the differential test checks.
+
+Block layout (offsets from the start of memory, multiples of 16)::
+
+    used block   [size|flags|align][prev_phys] payload ...
+    free block   [size          ][prev_phys][next_free][prev_free] ...
+    sentinel     [32|USED|SENT  ][prev_phys][pool_start][next_pool]
+
+Each pool ends with a sentinel, a permanently used block that stops
+coalescing and chains the pools in address order. Which offsets are live
+allocations is decided by `Tlsf.live`, kept outside the arena.
+"""
+
+from __future__ import annotations
+
+import mmap
+import threading
+from collections.abc import Iterator
+from operator import index as _index
+from typing import Any
+
+from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
+from tlsf._records import BlockInfo, Stats
+
+# ----------------------------------------------------------------------- layout
+
+GRANULARITY = 16
+HEADER_SIZE = 16
+MIN_BLOCK = 32
+SENTINEL_SIZE = 32
+MIN_POOL = MIN_BLOCK + SENTINEL_SIZE
+MAX_CAPACITY = 1 << 58
+NIL = (1 << 64) - 1
+
+GRAN_LOG2 = 4
+F_USED = 1
+F_SENTINEL = 2
+ALIGN_SHIFT = 58  # a used block's size word keeps log2(alignment) in bits 58..63
+SIZE_MASK = ((1 << ALIGN_SHIFT) - 1) & ~(GRANULARITY - 1)
+NOT_SIZE = ((1 << 64) - 1) & ~SIZE_MASK
+FL_MAX = 60
+SENTINEL_WORD = SENTINEL_SIZE | F_USED | F_SENTINEL
+
+# Word indices inside a block.
+W_SIZE, W_PREV, W_NEXT_FREE, W_PREV_FREE = 0, 1, 2, 3
+W_POOL_START, W_NEXT_POOL = 2, 3  # in a sentinel
+
+
+def round_up(x: int, a: int) -> int:
+    return (x + a - 1) & ~(a - 1)
+
+
+def round_down(x: int, a: int) -> int:
+    return x & ~(a - 1)
+
+
+def block_size_for(size: int) -> int:
+    """Block size holding `size` payload bytes."""
+    b = (size + HEADER_SIZE + GRANULARITY - 1) & ~(GRANULARITY - 1)
+    return b if b > MIN_BLOCK else MIN_BLOCK
+
+
+def align_gap(b: int, align: int) -> int:
+    """Padding in front of the payload for `align` in a block at b: 0, or at
+    least MIN_BLOCK so that it can be a free block of its own."""
+    if align <= GRANULARITY:
+        return 0
+    gap = round_up(b + HEADER_SIZE, align) - HEADER_SIZE - b
+    return gap + align if 0 < gap < MIN_BLOCK else gap
+
+
+def control_size(capacity: int, sl_len: int) -> int:
+    """Bytes of the C core's control structure (for comparison; 0 if invalid)."""
+    if not (1 <= sl_len <= 64) or sl_len & (sl_len - 1) or capacity > MAX_CAPACITY:
+        return 0
+    fl_count = capacity.bit_length() - GRAN_LOG2 if capacity >= 2 * GRANULARITY else 1
+    live_words = (capacity // GRANULARITY + 63) // 64
+    return 8 * (15 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)
+
+
+class Tlsf:
+    """Control structure and operations of one heap over `memory` (mirrors tlsf.c)."""
+
+    def __init__(self, memory: memoryview, capacity: int, sl_len: int) -> None:
+        if not control_size(capacity, sl_len):
+            raise ValueError("sl_len must be a power of two in 1..64")
+        self.capacity = capacity
+        self.limit = capacity - MIN_BLOCK if capacity >= MIN_BLOCK else 0
+        self.sl_log2 = sl_len.bit_length() - 1
+        self.sl_mask = sl_len - 1
+        self.fl_count = capacity.bit_length() - GRAN_LOG2 if capacity >= 2 * GRANULARITY else 1
+        self.fl_bitmap = 0
+        self.sl_bitmap = [0] * FL_MAX
+        n_lists = self.fl_count << self.sl_log2
+        self.heads = [NIL] * n_lists
+        self.tails = [NIL] * n_lists
+        self.live: set[int] = set()  # payload offsets of live allocations
+        self.first_pool = NIL
+        self.bad_offset = NIL
+        self.allocated_bytes = self.free_bytes = self.allocations = self.free_blocks = 0
+        self.bytes = memory
+        # Native 64-bit words over the arena; every header sits at a multiple of 16.
+        self.words = memory[: capacity - capacity % 8].cast("Q")
+
+    # ------------------------------------------------------------ size classes
+
+    def map_floor(self, size: int) -> int:
+        """The list a free block of `size` is filed in (rounding down)."""
+        m = size.bit_length() - 1
+        sli = self.sl_log2
+        sl = (size >> (m - sli) if m >= sli else size << (sli - m)) & self.sl_mask
+        return ((m - GRAN_LOG2) << sli) | sl
+
+    def map_ceil(self, size: int) -> int:
+        """The first list whose every block fits `size` (good fit: no list is scanned)."""
+        m = size.bit_length() - 1
+        if m > self.sl_log2:
+            size += (1 << (m - self.sl_log2)) - 1
+        return self.map_floor(size)
+
+    def find_suitable(self, i: int) -> int:
+        """The first non-empty list at or above class i, or NIL. Bit scans only."""
+        sli = self.sl_log2
+        fl = i >> sli
+        if fl >= self.fl_count:
+            return NIL
+        slmap = self.sl_bitmap[fl] & (-1 << (i & self.sl_mask))
+        if not slmap:
+            flmap = self.fl_bitmap & (-1 << (fl + 1))
+            if not flmap:
+                return NIL
+            fl = (flmap & -flmap).bit_length() - 1
+            slmap = self.sl_bitmap[fl]
+        return (fl << sli) | ((slmap & -slmap).bit_length() - 1)
+
+    # -------------------------------------------------------------- free lists
+
+    def insert_free(self, b: int, size: int) -> None:
+        """File free block b; a block at least as large as the head goes in
+        front, a smaller one at the tail (so a small remainder never hides the
+        holes of a same-size workload from alloc's look at the head)."""
+        w = self.words
+        i = self.map_floor(size)
+        h = self.heads[i]
+        k = b >> 3
+        if h == NIL:
+            w[k + W_NEXT_FREE] = NIL
+            w[k + W_PREV_FREE] = NIL
+            self.heads[i] = self.tails[i] = b
+            fl = i >> self.sl_log2
+            self.sl_bitmap[fl] |= 1 << (i & self.sl_mask)
+            self.fl_bitmap |= 1 << fl
+        elif size >= w[h >> 3]:
+            w[k + W_NEXT_FREE] = h
+            w[k + W_PREV_FREE] = NIL
+            w[(h >> 3) + W_PREV_FREE] = b
+            self.heads[i] = b
+        else:
+            t = self.tails[i]
+            w[k + W_NEXT_FREE] = NIL
+            w[k + W_PREV_FREE] = t
+            w[(t >> 3) + W_NEXT_FREE] = b
+            self.tails[i] = b
+        self.free_blocks += 1
+        self.free_bytes += size
+
+    def remove_free(self, b: int, size: int) -> None:
+        w = self.words
+        i = self.map_floor(size)
+        n = w[(b >> 3) + W_NEXT_FREE]
+        p = w[(b >> 3) + W_PREV_FREE]
+        if p == NIL:
+            self.heads[i] = n
+        else:
+            w[(p >> 3) + W_NEXT_FREE] = n
+        if n == NIL:
+            self.tails[i] = p
+        else:
+            w[(n >> 3) + W_PREV_FREE] = p
+        if self.heads[i] == NIL:
+            fl = i >> self.sl_log2
+            self.sl_bitmap[fl] &= ~(1 << (i & self.sl_mask))
+            if not self.sl_bitmap[fl]:
+                self.fl_bitmap &= ~(1 << fl)
+        self.free_blocks -= 1
+        self.free_bytes -= size
+
+    # -------------------------------------------------------------- validation
+    # The arena is untrusted: what is read from it is checked before it is
+    # followed, and before the first write of an operation.
+
+    def valid_block_offset(self, b: int) -> bool:
+        return not b & (GRANULARITY - 1) and b <= self.limit
+
+    def corrupt(self, where: int, what: str = "heap metadata is corrupt") -> CorruptionError:
+        self.bad_offset = where
+        return CorruptionError(f"{what} at offset {where}")
+
+    def check_free_block(self, b: int) -> int:
+        """Size of free block b, after checking that it is correctly linked."""
+        if not self.valid_block_offset(b):
+            raise self.corrupt(b)
+        w = self.words
+        k = b >> 3
+        s = w[k]
+        if s & NOT_SIZE or s < MIN_BLOCK or s > self.limit - b:
+            raise self.corrupt(b)
+        i = self.map_floor(s)
+        n = w[k + W_NEXT_FREE]
+        p = w[k + W_PREV_FREE]
+        if (
+            self.heads[i] != b
+            if p == NIL
+            else not self.valid_block_offset(p) or w[(p >> 3) + W_NEXT_FREE] != b
+        ):
+            raise self.corrupt(b)
+        if (
+            self.tails[i] != b
+            if n == NIL
+            else not self.valid_block_offset(n) or w[(n >> 3) + W_PREV_FREE] != b
+        ):
+            raise self.corrupt(b)
+        return s
+
+    def check_used_block(self, b: int) -> int:
+        """Size word of the used block at b (behind a live payload)."""
+        w = self.words[b >> 3]
+        s = w & SIZE_MASK
+        if w & (GRANULARITY - 1) != F_USED or s < MIN_BLOCK or b > self.limit or s > self.limit - b:
+            raise self.corrupt(b)
+        return w
+
+    def check_neighbours(self, b: int, size: int) -> tuple[int, int, int, int]:
+        """(prev, prev_size, next, next_size) of block [b, b+size); a size is 0
+        when that neighbour is not free."""
+        w = self.words
+        nxt = b + size
+        next_size = 0 if w[nxt >> 3] & F_USED else self.check_free_block(nxt)
+        prev = w[(b >> 3) + W_PREV]
+        prev_size = 0
+        if prev != NIL:
+            if not self.valid_block_offset(prev) or prev >= b:
+                raise self.corrupt(b)
+            if not w[prev >> 3] & F_USED:
+                prev_size = self.check_free_block(prev)
+                if prev + prev_size != b:
+                    raise self.corrupt(prev)
+        return prev, prev_size, nxt, next_size
+
+    # --------------------------------------------------------- block placement
+
+    def carve(self, b: int, size: int, gap: int, need: int, align_log2: int) -> int:
+        """Turn unlinked free region [b, b+size) into a used block of `need`
+        bytes after `gap` bytes of padding; padding and tail go back to the
+        free lists. Returns the payload offset."""
+        w = self.words
+        end = b + size
+        if gap:
+            w[b >> 3] = gap
+            self.insert_free(b, gap)
+            w[((b + gap) >> 3) + W_PREV] = b
+            b += gap
+            size -= gap
+        if size - need >= MIN_BLOCK:
+            rest = b + need
+            w[rest >> 3] = size - need
+            w[(rest >> 3) + W_PREV] = b
+            w[(end >> 3) + W_PREV] = rest
+            self.insert_free(rest, size - need)
+            size = need
+        else:
+            w[(end >> 3) + W_PREV] = b
+        w[b >> 3] = size | F_USED | (align_log2 << ALIGN_SHIFT)
+        self.live.add(b + HEADER_SIZE)
+        self.allocations += 1
+        self.allocated_bytes += size - HEADER_SIZE
+        return b + HEADER_SIZE
+
+    def release(self, b: int, size: int, nb: tuple[int, int, int, int]) -> None:
+        """Unlinked region [b, b+size) becomes a free block, merged with the
+        free neighbours described by nb (see check_neighbours)."""
+        prev, prev_size, nxt, next_size = nb
+        if next_size:
+            self.remove_free(nxt, next_size)
+            size += next_size
+        if prev_size:
+            self.remove_free(prev, prev_size)
+            b = prev
+            size += prev_size
+        w = self.words
+        w[b >> 3] = size
+        w[((b + size) >> 3) + W_PREV] = b
+        self.insert_free(b, size)
+
+    # ------------------------------------------------------- public operations
+
+    def alloc(self, size: int, align: int) -> int:
+        if size > self.capacity or align > self.capacity:
+            raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
+        need = block_size_for(size)
+        search = need if align <= GRANULARITY else need + align + GRANULARITY
+        i = self.find_suitable(self.map_ceil(search))
+        if i != NIL:
+            b = self.heads[i]
+            bsize = self.check_free_block(b)
+            if bsize < search:
+                raise self.corrupt(b)
+            gap = align_gap(b, align)
+        else:
+            # Beyond rlsf: the head of the request's own list may fit (rlsf #15).
+            i = self.map_floor(search)
+            if i >> self.sl_log2 >= self.fl_count or self.heads[i] == NIL:
+                raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
+            b = self.heads[i]
+            bsize = self.check_free_block(b)
+            gap = align_gap(b, align)
+            if gap + need > bsize:
+                raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
+        if self.words[((b + bsize) >> 3) + W_PREV] != b:
+            raise self.corrupt(b + bsize)
+        self.remove_free(b, bsize)
+        return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1)
+
+    def free(self, p: int) -> None:
+        if p not in self.live:
+            raise InvalidOffsetError(f"offset {p} is not a live allocation")
+        b = p - HEADER_SIZE
+        size = self.check_used_block(b) & SIZE_MASK
+        nb = self.check_neighbours(b, size)
+        self.live.discard(p)
+        self.allocations -= 1
+        self.allocated_bytes -= size - HEADER_SIZE
+        self.release(b, size, nb)
+
+    def usable_size(self, p: int) -> int:
+        if p not in self.live:
+            raise InvalidOffsetError(f"offset {p} is not a live allocation")
+        return (self.check_used_block(p - HEADER_SIZE) & SIZE_MASK) - HEADER_SIZE
+
+    def realloc(self, p: int, size: int) -> int:
+        if p not in self.live:
+            raise InvalidOffsetError(f"offset {p} is not a live allocation")
+        b = p - HEADER_SIZE
+        word = self.check_used_block(b)
+        if size > self.capacity:
+            raise OutOfMemoryError(f"cannot reallocate to {size} bytes")
+        old = word & SIZE_MASK
+        need = block_size_for(size)
+        align_log2 = word >> ALIGN_SHIFT
+        flags = word & NOT_SIZE
+        nb = self.check_neighbours(b, old)
+        prev, prev_size, nxt, next_size = nb
+        w = self.words
+
+        # 1. Shrink (or keep) in place: the tail goes back to the free lists.
+        if need <= old:
+            if old - need >= MIN_BLOCK:
+                w[b >> 3] = need | flags
+                w[((b + need) >> 3) + W_PREV] = b
+                self.allocated_bytes -= old - need
+                self.release(b + need, old - need, (prev, 0, nxt, next_size))
+            return p
+        # 2. Grow into a free next block.
+        if next_size and old + next_size >= need:
+            total = old + next_size
+            self.remove_free(nxt, next_size)
+            if total - need >= MIN_BLOCK:
+                rest = b + need
+                w[rest >> 3] = total - need
+                w[(rest >> 3) + W_PREV] = b
+                w[((b + total) >> 3) + W_PREV] = rest
+                self.insert_free(rest, total - need)
+                total = need
+            else:
+                w[((b + total) >> 3) + W_PREV] = b
+            w[b >> 3] = total | flags
+            self.allocated_bytes += total - old
+            return p
+        # 3. Move into a free previous block (with the next one too if free).
+        if prev_size:
+            avail = prev_size + old + next_size
+            gap = align_gap(prev, 1 << align_log2)
+            if gap + need <= avail:
+                self.remove_free(prev, prev_size)
+                if next_size:
+                    self.remove_free(nxt, next_size)
+                q = prev + gap + HEADER_SIZE
+                self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
+                self.live.discard(p)
+                self.allocations -= 1
+                self.allocated_bytes -= old - HEADER_SIZE
+                return self.carve(prev, avail, gap, need, align_log2)
+        # 4. Allocate elsewhere, copy, free.
+        q = self.alloc(size, 1 << align_log2)
+        self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
+        self.free(p)
+        return q
+
+    # ------------------------------------------------------------------- pools
+
+    def valid_sentinel(self, s: int) -> bool:
+        w = self.words
+        return (
+            self.valid_block_offset(s)
+            and w[s >> 3] == SENTINEL_WORD
+            and w[(s >> 3) + W_POOL_START] < s
+        )
+
+    def find_pool_slot(self, start: int, end: int) -> tuple[int, int]:
+        """(prev_link, next): where a pool [start, end) goes in the address-
+        ordered chain; ValueError if it overlaps a pool."""
+        w = self.words
+        prev = NIL
+        s = self.first_pool
+        while s != NIL:
+            if not self.valid_sentinel(s) or (prev != NIL and s <= prev):
+                raise self.corrupt(s)
+            ps = w[(s >> 3) + W_POOL_START]
+            if ps < end and start < s + SENTINEL_SIZE:
+                raise ValueError(f"range [{start}, {end}) overlaps the pool [{ps}, {s + SENTINEL_SIZE})")
+            if ps >= end:
+                break
+            prev = s
+            s = w[(s >> 3) + W_NEXT_POOL]
+        return prev, s
+
+    def set_pool_link(self, prev_link: int, s: int) -> None:
+        if prev_link == NIL:
+            self.first_pool = s
+        else:
+            self.words[(prev_link >> 3) + W_NEXT_POOL] = s
+
+    def write_sentinel(self, s: int, prev: int, pool_start: int, next_pool: int) -> None:
+        w = self.words
+        k = s >> 3
+        w[k] = SENTINEL_WORD
+        w[k + W_PREV] = prev
+        w[k + W_POOL_START] = pool_start
+        w[k + W_NEXT_POOL] = next_pool
+
+    def check_range(self, off: int, size: int) -> None:
+        if off > self.capacity or size > self.capacity - off:
+            raise ValueError(f"range [{off}, {off + size}) is outside memory of {self.capacity} bytes")
+
+    def insert_free_block(self, off: int, size: int) -> int:
+        self.check_range(off, size)
+        start = round_up(off, GRANULARITY)
+        end = round_down(off + size, GRANULARITY)
+        if end < start or end - start < MIN_POOL:
+            return 0
+        prev_link, nxt = self.find_pool_slot(start, end)
+        s = end - SENTINEL_SIZE
+        w = self.words
+        w[start >> 3] = s - start
+        w[(start >> 3) + W_PREV] = NIL
+        self.write_sentinel(s, start, start, nxt)
+        self.set_pool_link(prev_link, s)
+        self.insert_free(start, s - start)
+        return end - off
+
+    def append_free_block(self, off: int, size: int) -> int:
+        self.check_range(off, size)
+        w = self.words
+        prev_link = NIL
+        s = self.first_pool
+        while s != NIL and s + SENTINEL_SIZE < off:
+            if not self.valid_sentinel(s) or (prev_link != NIL and s <= prev_link):
+                raise self.corrupt(s)
+            prev_link = s
+            s = w[(s >> 3) + W_NEXT_POOL]
+        if s == NIL:
+            raise ValueError(f"no pool ends at offset {off}")
+        if not self.valid_sentinel(s):
+            raise self.corrupt(s)
+        if s + SENTINEL_SIZE != off:
+            raise ValueError(f"no pool ends at offset {off}")
+        add = round_down(size, GRANULARITY)
+        end = off + add
+        nxt = w[(s >> 3) + W_NEXT_POOL]
+        if nxt != NIL and (not self.valid_sentinel(nxt) or nxt <= s):
+            raise self.corrupt(nxt)
+        if nxt != NIL and w[(nxt >> 3) + W_POOL_START] < end:
+            raise ValueError(f"range [{off}, {end}) overlaps the next pool")
+        if add < MIN_BLOCK:
+            return 0
+        # The old sentinel becomes free space, merged with a free last block.
+        pool_start = w[(s >> 3) + W_POOL_START]
+        last = w[(s >> 3) + W_PREV]
+        b = s
+        bsize = add
+        if last == NIL or not self.valid_block_offset(last) or last >= s:
+            raise self.corrupt(s)
+        if not w[last >> 3] & F_USED:
+            last_size = self.check_free_block(last)
+            if last + last_size != s:
+                raise self.corrupt(last)
+            self.remove_free(last, last_size)
+            b = last
+            bsize += last_size
+        ns = end - SENTINEL_SIZE
+        w[b >> 3] = bsize
+        self.write_sentinel(ns, b, pool_start, nxt)
+        self.set_pool_link(prev_link, ns)
+        self.insert_free(b, bsize)
+        return add
+
+    # -------------------------------------------------------------- inspection
+
+    def stats(self) -> Stats:
+        largest = 0
+        if self.fl_bitmap:
+            # The head of the highest list fits a request of its own size.
+            fl = self.fl_bitmap.bit_length() - 1
+            sl = self.sl_bitmap[fl].bit_length() - 1
+            largest = self.check_free_block(self.heads[(fl << self.sl_log2) | sl]) - HEADER_SIZE
+        return Stats(
+            self.allocated_bytes, self.free_bytes, largest, self.allocations, self.free_blocks
+        )
+
+    def walk_pool(self, s: int) -> Iterator[tuple[int, int, bool]]:
+        """(block, size, used) for each block of the pool ending at sentinel s."""
+        w = self.words
+        b = w[(s >> 3) + W_POOL_START]
+        prev = NIL
+        while b < s:
+            word = w[b >> 3]
+            size = word & SIZE_MASK
+            if word & F_SENTINEL or size < MIN_BLOCK or size > s - b or w[(b >> 3) + W_PREV] != prev:
+                raise self.corrupt(b, "pool chain or block header broken")
+            yield b, size, bool(word & F_USED)
+            prev = b
+            b += size
+        if b != s or w[(s >> 3) + W_PREV] != prev:
+            raise self.corrupt(s, "pool chain or block header broken")
+
+    def walk_pools(self) -> Iterator[tuple[int, int, bool]]:
+        w = self.words
+        prev_end = 0
+        s = self.first_pool
+        while s != NIL:
+            if not self.valid_sentinel(s) or w[(s >> 3) + W_POOL_START] < prev_end:
+                raise self.corrupt(s, "pool chain or block header broken")
+            yield from self.walk_pool(s)
+            prev_end = s + SENTINEL_SIZE
+            s = w[(s >> 3) + W_NEXT_POOL]
+
+    def walk(self) -> list[BlockInfo]:
+        return [BlockInfo(b, size, used) for b, size, used in self.walk_pools()]
+
+    def check_block(self, b: int, size: int, used: bool, c: dict[str, Any]) -> None:
+        """Pass 1 of check: one block. Free blocks are marked in `live` at
+        b+HEADER_SIZE (no live payload can be there) for pass 2."""
+        word = self.words[b >> 3]
+        live = b + HEADER_SIZE in self.live
+        if used:
+            if not live:
+                raise self.corrupt(b, f"used block at {b} has no live-allocation bit;")
+            if word & (GRANULARITY - 1) != F_USED:
+                raise self.corrupt(b, f"used block at {b} has bad flags;")
+            if (b + HEADER_SIZE) & ((1 << (word >> ALIGN_SHIFT)) - 1):
+                raise self.corrupt(b, f"used block at {b} is not aligned as recorded;")
+            c["used"] += 1
+            c["used_bytes"] += size - HEADER_SIZE
+            c["prev_was_free"] = False
+            return
+        if live:
+            raise self.corrupt(b, f"free block at {b} has a live-allocation bit;")
+        if word != size:
+            raise self.corrupt(b, f"free block at {b} has flags in its size word;")
+        if c["prev_was_free"]:
+            raise self.corrupt(b, f"free block at {b} follows a free block (not coalesced);")
+        self.live.add(b + HEADER_SIZE)
+        c["marked"] += 1
+        c["free_n"] += 1
+        c["free_bytes"] += size
+        c["prev_was_free"] = True
+
+    def unmark(self, c: dict[str, Any]) -> None:
+        """Clears the marks of the first c["marked"] free blocks."""
+        for b, _size, used in self.walk_pools():
+            if not c["marked"]:
+                return
+            if not used:
+                self.live.discard(b + HEADER_SIZE)
+                c["marked"] -= 1
+
+    def check_lists(self, c: dict[str, Any]) -> None:
+        """Pass 2 of check: the free lists against the bitmaps and the marks."""
+        w = self.words
+        sl_len = 1 << self.sl_log2
+        seen = 0
+        if self.fl_bitmap >> FL_MAX:
+            raise self.corrupt(NIL, "first-level bitmap has bits beyond the last class;")
+        for fl in range(FL_MAX):
+            slmap = self.sl_bitmap[fl]
+            allowed = 0 if fl >= self.fl_count else (1 << sl_len) - 1
+            if (self.fl_bitmap >> fl) & 1 != (slmap != 0):
+                raise self.corrupt(NIL, f"first-level bit {fl} disagrees with its second-level bitmap;")
+            if slmap & ~allowed:
+                raise self.corrupt(NIL, f"second-level bitmap {fl} has bits for lists that do not exist;")
+            for sl in range(sl_len if fl < self.fl_count else 0):
+                i = (fl << self.sl_log2) | sl
+                b = self.heads[i]
+                prev = NIL
+                if (b != NIL) != bool((slmap >> sl) & 1):
+                    raise self.corrupt(NIL, f"list ({fl}, {sl}) disagrees with its bitmap bit;")
+                while b != NIL:
+                    if (
+                        not self.valid_block_offset(b)
+                        or w[b >> 3] & F_USED
+                        or b + HEADER_SIZE not in self.live
+                    ):
+                        raise self.corrupt(
+                            b, f"list ({fl}, {sl}) holds {b}, which is not a free block "
+                            "or is listed twice;"
+                        )
+                    self.live.discard(b + HEADER_SIZE)
+                    c["marked"] -= 1
+                    if w[(b >> 3) + W_PREV_FREE] != prev:
+                        raise self.corrupt(b, f"free block {b}: back link does not match;")
+                    if self.map_floor(w[b >> 3]) != i:
+                        raise self.corrupt(b, f"free block {b} is filed in the wrong list;")
+                    seen += 1
+                    prev = b
+                    b = w[(b >> 3) + W_NEXT_FREE]
+                if self.tails[i] != prev:
+                    raise self.corrupt(prev, f"list ({fl}, {sl}) has a wrong tail;")
+        if seen != c["free_n"]:
+            raise self.corrupt(
+                NIL, f"{c['free_n']} free blocks in the pools but {seen} in the lists;"
+            )
+
+    def check(self) -> None:
+        c = dict(prev_was_free=False, used=0, used_bytes=0, free_n=0, free_bytes=0, marked=0)
+        try:
+            # 1. physical: every pool, block by block
+            for b, size, used in self.walk_pools():
+                self.check_block(b, size, used, c)
+            # 2. free lists against bitmaps and the marks of pass 1
+            self.check_lists(c)
+        except CorruptionError:
+            where = self.bad_offset
+            c["marked"] = c["free_n"]
+            try:
+                self.unmark(c)
+            except CorruptionError:
+                pass  # the walk stops where pass 1 stopped: all marks are cleared by then
+            self.bad_offset = where
+            raise
+        # 3. the live set holds exactly the used blocks
+        if len(self.live) != c["used"]:
+            raise self.corrupt(NIL, f"{len(self.live)} live allocations for {c['used']} used blocks;")
+        # 4. statistics
+        if (self.allocations, self.allocated_bytes, self.free_blocks, self.free_bytes) != (
+            c["used"],
+            c["used_bytes"],
+            c["free_n"],
+            c["free_bytes"],
+        ):
+            raise self.corrupt(NIL, "statistics disagree with the blocks;")
+
+
+# -------------------------------------------------------------------- the API
+
+
+def _size_arg(x: Any) -> int:
+    v = _index(x)
+    if v < 0:
+        raise ValueError(f"size must be >= 0, not {v}")
+    return v
+
+
+def _align_arg(x: Any) -> int:
+    v = _index(x)
+    if v <= 0 or v & (v - 1):
+        raise ValueError(f"alignment must be a power of two, not {v}")
+    return v
+
+
+def _range_arg(x: Any, what: str) -> int:
+    v = _index(x)
+    if v < 0:
+        raise ValueError(f"{what} must be >= 0, not {v}")
+    return v
+
+
+class Heap:
+    """A TLSF heap over `memory` (mirrors the binding _core.c; see tlsf.Heap)."""
+
+    def __init__(self, memory: Any, *, sl_len: int = 32, pool: bool = True) -> None:
+        sl_len = _index(sl_len)
+        if isinstance(memory, int):
+            if memory < 0:
+                raise ValueError(f"memory size must be >= 0, not {memory}")
+            memory = mmap.mmap(-1, memory) if memory else bytearray()
+            self._owned: Any = memory
+        else:
+            self._owned = None
+        try:
+            view = memoryview(memory)
+        except TypeError:
+            raise TypeError(
+                f"memory must be a writable buffer or an int, not {type(memory).__name__}"
+            ) from None
+        if view.readonly:
+            view.release()
+            raise TypeError("memory must be a writable buffer, not read-only")
+        if not view.c_contiguous:
+            view.release()
+            raise ValueError("memory must be C-contiguous")
+        self._base = view.cast("B")  # views derive from it, so close() can see them
+        view.release()
+        capacity = self._base.nbytes
+        if capacity > MAX_CAPACITY:
+            raise ValueError(f"memory of {capacity} bytes exceeds {MAX_CAPACITY}")
+        if not control_size(capacity, sl_len):
+            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
+        self._capacity = capacity
+        self._sl_len = sl_len
+        self._lock = threading.Lock()  # each operation is atomic
+        self._t: Tlsf | None = Tlsf(self._base, capacity, sl_len)
+        if pool:
+            self._t.insert_free_block(0, capacity)
+
+    def _core(self) -> Tlsf:
+        t = self._t
+        if t is None:
+            raise ValueError("heap is closed")
+        return t
+
+    # Arguments are converted before the lock is taken and the heap is touched:
+    # an __index__ that frees or closes the heap cannot break an operation.
+
+    def alloc(self, size: int, align: int = 1) -> int:
+        size = _size_arg(size)
+        align = _align_arg(align)
+        with self._lock:
+            return self._core().alloc(size, align)
+
+    def free(self, offset: int) -> None:
+        offset = _index(offset)
+        with self._lock:
+            self._core().free(offset)
+
+    def realloc(self, offset: int, size: int) -> int:
+        offset = _index(offset)
+        size = _size_arg(size)
+        with self._lock:
+            return self._core().realloc(offset, size)
+
+    def usable_size(self, offset: int) -> int:
+        offset = _index(offset)
+        with self._lock:
+            return self._core().usable_size(offset)
+
+    def insert_free_block(self, offset: int, size: int) -> int:
+        offset = _range_arg(offset, "offset")
+        size = _range_arg(size, "size")
+        with self._lock:
+            return self._core().insert_free_block(offset, size)
+
+    def append_free_block(self, offset: int, size: int) -> int:
+        offset = _range_arg(offset, "offset")
+        size = _range_arg(size, "size")
+        with self._lock:
+            return self._core().append_free_block(offset, size)
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def sl_len(self) -> int:
+        return self._sl_len
+
+    @property
+    def closed(self) -> bool:
+        return self._t is None
+
+    def stats(self) -> Stats:
+        with self._lock:
+            return self._core().stats()
+
+    def walk(self) -> Iterator[BlockInfo]:
+        with self._lock:
+            return iter(self._core().walk())
+
+    def check(self) -> None:
+        with self._lock:
+            self._core().check()
+
+    def view(self, offset: int, size: int | None = None) -> memoryview:
+        offset = _index(offset)
+        n = None if size is None else _index(size)
+        with self._lock:
+            usable = self._core().usable_size(offset)
+            if n is None:
+                n = usable
+            elif not 0 <= n <= usable:
+                raise ValueError(f"view size {n} outside 0..{usable} (the usable size)")
+            return memoryview(self._base)[offset : offset + n]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._t is None:
+                return
+            self._base.release()  # BufferError while views are alive: stay open
+            self._t.words.release()
+            self._t = None
+            if self._owned is not None and isinstance(self._owned, mmap.mmap):
+                self._owned.close()
+            self._owned = None
+
+    def __enter__(self) -> Heap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        t = self._t
+        state = "closed" if t is None else f"allocations={t.allocations}"
+        return f"<tlsf.pure.Heap capacity={self._capacity} sl_len={self._sl_len} {state}>"
+
+
+__all__ = ["GRANULARITY", "HEADER_SIZE", "MIN_BLOCK", "SENTINEL_SIZE", "Heap", "Tlsf"]
