@@ -419,26 +419,30 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     uint64_t need = block_size_for(size);
     /* worst-case padding: align_gap() < align + GRAN */
     uint64_t search = align <= GRAN ? need : need + align + GRAN;
-    uint64_t i = find_suitable(t, map_ceil(t, search));
-    uint64_t b, bsize, gap;
+    uint64_t b, bsize = 0, gap = 0;
     int rc;
-    if (LIKELY(i != NIL)) {
+    /* Beyond rlsf: first the head of the request's own (rounded-down) list.
+     * It often fits, and only there can the holes of a same-size workload or
+     * a heap's single large block be found (rlsf #15). Still O(1). */
+    uint64_t i = map_floor(t, search);
+    b = (i >> t->sl_log2) < t->fl_count ? *head_of(t, i) : NIL;
+    if (b != NIL) {
+        if ((rc = check_free_block(t, base, b, &bsize)))
+            return rc;
+        gap = align_gap(b, align);
+        if (gap + need > bsize)
+            b = NIL;
+    }
+    if (b == NIL) {
+        /* Good fit: every block of the list found is large enough. */
+        if ((i = find_suitable(t, map_ceil(t, search))) == NIL)
+            return TLSF_ENOMEM;
         b = *head_of(t, i);
         if ((rc = check_free_block(t, base, b, &bsize)))
             return rc;
         if (bsize < search)
             return corrupt(t, b);
         gap = align_gap(b, align);
-    } else {
-        /* Beyond rlsf: the head of the request's own list may fit (rlsf #15). */
-        i = map_floor(t, search);
-        if ((i >> t->sl_log2) >= t->fl_count || (b = *head_of(t, i)) == NIL)
-            return TLSF_ENOMEM;
-        if ((rc = check_free_block(t, base, b, &bsize)))
-            return rc;
-        gap = align_gap(b, align);
-        if (gap + need > bsize)
-            return TLSF_ENOMEM;
     }
     if (rd(base, b + bsize, W_PREV) != b)
         return corrupt(t, b + bsize);

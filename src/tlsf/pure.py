@@ -143,8 +143,9 @@ class Tlsf:
 
     def insert_free(self, b: int, size: int) -> None:
         """File free block b; a block at least as large as the head goes in
-        front, a smaller one at the tail (so a small remainder never hides the
-        holes of a same-size workload from alloc's look at the head)."""
+        front, a smaller one at the tail (alloc's look into the request's own
+        list sees the head only: a small remainder must not hide the holes of a
+        same-size workload)."""
         w = self.words
         i = self.map_floor(size)
         h = self.heads[i]
@@ -305,23 +306,26 @@ class Tlsf:
             raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
         need = block_size_for(size)
         search = need if align <= GRANULARITY else need + align + GRANULARITY
-        i = self.find_suitable(self.map_ceil(search))
-        if i != NIL:
+        # Beyond rlsf: first the head of the request's own (rounded-down) list.
+        # It often fits, and only there can the holes of a same-size workload
+        # or a heap's single large block be found (rlsf #15). Still O(1).
+        i = self.map_floor(search)
+        b = self.heads[i] if i >> self.sl_log2 < self.fl_count else NIL
+        if b != NIL:
+            bsize = self.check_free_block(b)
+            gap = align_gap(b, align)
+            if gap + need > bsize:
+                b = NIL
+        if b == NIL:
+            # Good fit: every block of the list found is large enough.
+            i = self.find_suitable(self.map_ceil(search))
+            if i == NIL:
+                raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
             b = self.heads[i]
             bsize = self.check_free_block(b)
             if bsize < search:
                 raise self.corrupt(b)
             gap = align_gap(b, align)
-        else:
-            # Beyond rlsf: the head of the request's own list may fit (rlsf #15).
-            i = self.map_floor(search)
-            if i >> self.sl_log2 >= self.fl_count or self.heads[i] == NIL:
-                raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
-            b = self.heads[i]
-            bsize = self.check_free_block(b)
-            gap = align_gap(b, align)
-            if gap + need > bsize:
-                raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
         if self.words[((b + bsize) >> 3) + W_PREV] != b:
             raise self.corrupt(b + bsize)
         self.remove_free(b, bsize)
