@@ -54,6 +54,7 @@ struct tlsf {
     uint32_t sl_log2;
     uint32_t fl_count;    /* first-level classes this capacity can use */
     uint64_t live_words;  /* 64-bit words in the live bitmap */
+    uint64_t live_index;  /* where the live bitmap starts in lists[] */
     uint64_t fl_bitmap;   /* bit fl set <=> sl_bitmap[fl] != 0 */
     uint64_t first_pool;  /* sentinel of the lowest pool, or NIL */
     uint64_t bad_offset;  /* where the last corruption was seen */
@@ -102,7 +103,7 @@ static inline uint64_t *head_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i]
 static inline uint64_t *tail_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i + 1]; }
 static inline uint64_t *live_bitmap(const tlsf_t *t)
 {
-    return (uint64_t *)&t->lists[2 * ((uint64_t)t->fl_count << t->sl_log2)];
+    return (uint64_t *)&t->lists[t->live_index];
 }
 
 static inline int is_live(const tlsf_t *t, uint64_t payload)
@@ -202,9 +203,9 @@ static void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
     t->free_bytes += size;
 }
 
-static void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
+/* Unlink free block b of `size` from its list i. */
+static void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i)
 {
-    uint64_t i = map_floor(t, size);
     uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
     if (p == NIL)
         *head_of(t, i) = n;
@@ -240,8 +241,9 @@ static int corrupt(const tlsf_t *t, uint64_t where)
     return TLSF_ECORRUPT;
 }
 
-/* b is a free block of size *size, correctly linked into its list. */
-static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size)
+/* b is a free block of size *size, correctly linked into its list *index. */
+static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
+                            uint64_t *index)
 {
     if (!valid_block_offset(t, b))
         return corrupt(t, b);
@@ -254,6 +256,19 @@ static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, ui
     if (p == NIL ? lists[2 * i] != b : !valid_block_offset(t, p) || rd(base, p, W_NEXT_FREE) != b)
         return corrupt(t, b);
     if (n == NIL ? lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b)
+        return corrupt(t, b);
+    *size = s;
+    *index = i;
+    return TLSF_OK;
+}
+
+/* b, the head of list i, is a free block of size *size linked to the next entry. */
+static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t i, uint64_t *size)
+{
+    uint64_t s = rd(base, b, W_SIZE), n = rd(base, b, W_NEXT_FREE);
+    if ((s & ~SIZE_MASK) || s < MIN_BLOCK || s > t->limit - b || rd(base, b, W_PREV_FREE) != NIL)
+        return corrupt(t, b);
+    if (n == NIL ? t->lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b)
         return corrupt(t, b);
     *size = s;
     return TLSF_OK;
@@ -271,7 +286,7 @@ static int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, ui
 
 /* The physical neighbours of block [b, b+size): whether each is free, and its size. */
 typedef struct {
-    uint64_t prev, prev_size, next, next_size;
+    uint64_t prev, prev_size, prev_index, next, next_size, next_index;
     int prev_free, next_free;
 } neighbours_t;
 
@@ -281,7 +296,7 @@ static int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, ui
     int rc;
     nb->next = b + size;
     nb->next_free = !(rd(base, nb->next, W_SIZE) & F_USED);
-    if (nb->next_free && (rc = check_free_block(t, base, nb->next, &nb->next_size)))
+    if (nb->next_free && (rc = check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index)))
         return rc;
     nb->prev = rd(base, b, W_PREV);
     nb->prev_free = 0;
@@ -289,7 +304,7 @@ static int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, ui
         if (!valid_block_offset(t, nb->prev) || nb->prev >= b)
             return corrupt(t, b);
         if (!(rd(base, nb->prev, W_SIZE) & F_USED)) {
-            if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size)))
+            if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size, &nb->prev_index)))
                 return rc;
             if (nb->prev + nb->prev_size != b)
                 return corrupt(t, nb->prev);
@@ -348,11 +363,11 @@ static uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint6
 static void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb)
 {
     if (nb->next_free) {
-        remove_free(t, base, nb->next, nb->next_size);
+        remove_free(t, base, nb->next, nb->next_size, nb->next_index);
         size += nb->next_size;
     }
     if (nb->prev_free) {
-        remove_free(t, base, nb->prev, nb->prev_size);
+        remove_free(t, base, nb->prev, nb->prev_size, nb->prev_index);
         b = nb->prev;
         size += nb->prev_size;
     }
@@ -387,6 +402,7 @@ int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
     t->first_pool = NIL;
     t->bad_offset = NIL;
     uint64_t n_lists = (uint64_t)t->fl_count << t->sl_log2;
+    t->live_index = 2 * n_lists;
     for (uint64_t i = 0; i < 2 * n_lists; i++)
         t->lists[i] = NIL;
     memset(live_bitmap(t), 0, 8 * t->live_words);
@@ -419,34 +435,29 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     uint64_t need = block_size_for(size);
     /* worst-case padding: align_gap() < align + GRAN */
     uint64_t search = align <= GRAN ? need : need + align + GRAN;
-    uint64_t b, bsize = 0, gap = 0;
+    uint64_t b, bsize, gap;
     int rc;
     /* Beyond rlsf: first the head of the request's own (rounded-down) list.
      * It often fits, and only there can the holes of a same-size workload or
      * a heap's single large block be found (rlsf #15). Still O(1). */
     uint64_t i = map_floor(t, search);
     b = (i >> t->sl_log2) < t->fl_count ? *head_of(t, i) : NIL;
-    if (b != NIL) {
-        if ((rc = check_free_block(t, base, b, &bsize)))
-            return rc;
-        gap = align_gap(b, align);
-        if (gap + need > bsize)
-            b = NIL;
-    }
+    if (b != NIL && align_gap(b, align) + need > rd(base, b, W_SIZE))
+        b = NIL;
     if (b == NIL) {
         /* Good fit: every block of the list found is large enough. */
         if ((i = find_suitable(t, map_ceil(t, search))) == NIL)
             return TLSF_ENOMEM;
         b = *head_of(t, i);
-        if ((rc = check_free_block(t, base, b, &bsize)))
-            return rc;
-        if (bsize < search)
-            return corrupt(t, b);
-        gap = align_gap(b, align);
     }
+    if ((rc = check_head(t, base, b, i, &bsize)))
+        return rc;
+    gap = align_gap(b, align);
+    if (gap + need > bsize)
+        return corrupt(t, b);
     if (rd(base, b + bsize, W_PREV) != b)
         return corrupt(t, b + bsize);
-    remove_free(t, base, b, bsize);
+    remove_free(t, base, b, bsize, i);
     *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align));
     return TLSF_OK;
 }
@@ -512,7 +523,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
     /* 2. Grow into a free next block. */
     if (nb.next_free && old + nb.next_size >= need) {
         uint64_t total = old + nb.next_size;
-        remove_free(t, base, nb.next, nb.next_size);
+        remove_free(t, base, nb.next, nb.next_size, nb.next_index);
         if (total - need >= MIN_BLOCK) {
             uint64_t rest = b + need;
             wr(base, rest, W_SIZE, total - need);
@@ -533,9 +544,9 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         uint64_t avail = nb.prev_size + old + (nb.next_free ? nb.next_size : 0);
         uint64_t gap = align_gap(nb.prev, (uint64_t)1 << align_log2);
         if (gap + need <= avail) {
-            remove_free(t, base, nb.prev, nb.prev_size);
+            remove_free(t, base, nb.prev, nb.prev_size, nb.prev_index);
             if (nb.next_free)
-                remove_free(t, base, nb.next, nb.next_size);
+                remove_free(t, base, nb.next, nb.next_size, nb.next_index);
             memmove(base + nb.prev + gap + HDR, base + p, old - HDR);
             set_live(t, p, 0);
             t->allocations--;
@@ -653,16 +664,16 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
         return TLSF_OK;
     /* The old sentinel becomes free space, merged with a free last block. */
     uint64_t pool_start = rd(base, s, W_POOL_START), last = rd(base, s, W_PREV);
-    uint64_t b = s, bsize = add, last_size;
+    uint64_t b = s, bsize = add, last_size, last_index;
     int rc;
     if (last == NIL || !valid_block_offset(t, last) || last >= s)
         return corrupt(t, s);
     if (!(rd(base, last, W_SIZE) & F_USED)) {
-        if ((rc = check_free_block(t, base, last, &last_size)))
+        if ((rc = check_free_block(t, base, last, &last_size, &last_index)))
             return rc;
         if (last + last_size != s)
             return corrupt(t, last);
-        remove_free(t, base, last, last_size);
+        remove_free(t, base, last, last_size, last_index);
         b = last;
         bsize += last_size;
     }
@@ -688,8 +699,8 @@ int tlsf_stats(const tlsf_t *t, const uint8_t *base, tlsf_stats_t *out)
         /* The head of the highest list fits a request of its own size: the
          * search either lands on that list or falls back to its head. */
         uint64_t fl = log2_floor(t->fl_bitmap), sl = log2_floor(t->sl_bitmap[fl]);
-        uint64_t b = t->lists[2 * ((fl << t->sl_log2) | sl)], size;
-        int rc = check_free_block(t, base, b, &size);
+        uint64_t i = (fl << t->sl_log2) | sl, size;
+        int rc = check_head(t, base, t->lists[2 * i], i, &size);
         if (rc)
             return rc;
         out->largest_free = size - HDR;

@@ -37,6 +37,7 @@ SENTINEL_SIZE = 32
 MIN_POOL = MIN_BLOCK + SENTINEL_SIZE
 MAX_CAPACITY = 1 << 58
 NIL = (1 << 64) - 1
+Neighbours = tuple[int, int, int, int, int, int]
 
 GRAN_LOG2 = 4
 F_USED = 1
@@ -171,9 +172,9 @@ class Tlsf:
         self.free_blocks += 1
         self.free_bytes += size
 
-    def remove_free(self, b: int, size: int) -> None:
+    def remove_free(self, b: int, size: int, i: int) -> None:
+        """Unlink free block b of `size` from its list i."""
         w = self.words
-        i = self.map_floor(size)
         n = w[(b >> 3) + W_NEXT_FREE]
         p = w[(b >> 3) + W_PREV_FREE]
         if p == NIL:
@@ -203,8 +204,8 @@ class Tlsf:
         self.bad_offset = where
         return CorruptionError(f"{what} at offset {where}")
 
-    def check_free_block(self, b: int) -> int:
-        """Size of free block b, after checking that it is correctly linked."""
+    def check_free_block(self, b: int) -> tuple[int, int]:
+        """(size, list) of free block b, after checking that it is correctly linked."""
         if not self.valid_block_offset(b):
             raise self.corrupt(b)
         w = self.words
@@ -227,6 +228,22 @@ class Tlsf:
             else not self.valid_block_offset(n) or w[(n >> 3) + W_PREV_FREE] != b
         ):
             raise self.corrupt(b)
+        return s, i
+
+    def check_head(self, b: int, i: int) -> int:
+        """Size of b, the head of list i, after checking its link to the next entry."""
+        w = self.words
+        k = b >> 3
+        s = w[k]
+        n = w[k + W_NEXT_FREE]
+        if s & NOT_SIZE or s < MIN_BLOCK or s > self.limit - b or w[k + W_PREV_FREE] != NIL:
+            raise self.corrupt(b)
+        if (
+            self.tails[i] != b
+            if n == NIL
+            else not self.valid_block_offset(n) or w[(n >> 3) + W_PREV_FREE] != b
+        ):
+            raise self.corrupt(b)
         return s
 
     def check_used_block(self, b: int) -> int:
@@ -237,22 +254,24 @@ class Tlsf:
             raise self.corrupt(b)
         return w
 
-    def check_neighbours(self, b: int, size: int) -> tuple[int, int, int, int]:
-        """(prev, prev_size, next, next_size) of block [b, b+size); a size is 0
-        when that neighbour is not free."""
+    def check_neighbours(self, b: int, size: int) -> Neighbours:
+        """The physical neighbours of block [b, b+size): (prev, prev_size,
+        prev_index, next, next_size, next_index); a size is 0 when that
+        neighbour is not free."""
         w = self.words
         nxt = b + size
-        next_size = 0 if w[nxt >> 3] & F_USED else self.check_free_block(nxt)
+        next_size = next_index = prev_size = prev_index = 0
+        if not w[nxt >> 3] & F_USED:
+            next_size, next_index = self.check_free_block(nxt)
         prev = w[(b >> 3) + W_PREV]
-        prev_size = 0
         if prev != NIL:
             if not self.valid_block_offset(prev) or prev >= b:
                 raise self.corrupt(b)
             if not w[prev >> 3] & F_USED:
-                prev_size = self.check_free_block(prev)
+                prev_size, prev_index = self.check_free_block(prev)
                 if prev + prev_size != b:
                     raise self.corrupt(prev)
-        return prev, prev_size, nxt, next_size
+        return prev, prev_size, prev_index, nxt, next_size, next_index
 
     # --------------------------------------------------------- block placement
 
@@ -283,15 +302,15 @@ class Tlsf:
         self.allocated_bytes += size - HEADER_SIZE
         return b + HEADER_SIZE
 
-    def release(self, b: int, size: int, nb: tuple[int, int, int, int]) -> None:
+    def release(self, b: int, size: int, nb: Neighbours) -> None:
         """Unlinked region [b, b+size) becomes a free block, merged with the
         free neighbours described by nb (see check_neighbours)."""
-        prev, prev_size, nxt, next_size = nb
+        prev, prev_size, prev_index, nxt, next_size, next_index = nb
         if next_size:
-            self.remove_free(nxt, next_size)
+            self.remove_free(nxt, next_size, next_index)
             size += next_size
         if prev_size:
-            self.remove_free(prev, prev_size)
+            self.remove_free(prev, prev_size, prev_index)
             b = prev
             size += prev_size
         w = self.words
@@ -311,24 +330,21 @@ class Tlsf:
         # or a heap's single large block be found (rlsf #15). Still O(1).
         i = self.map_floor(search)
         b = self.heads[i] if i >> self.sl_log2 < self.fl_count else NIL
-        if b != NIL:
-            bsize = self.check_free_block(b)
-            gap = align_gap(b, align)
-            if gap + need > bsize:
-                b = NIL
+        if b != NIL and align_gap(b, align) + need > self.words[b >> 3]:
+            b = NIL
         if b == NIL:
             # Good fit: every block of the list found is large enough.
             i = self.find_suitable(self.map_ceil(search))
             if i == NIL:
                 raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
             b = self.heads[i]
-            bsize = self.check_free_block(b)
-            if bsize < search:
-                raise self.corrupt(b)
-            gap = align_gap(b, align)
+        bsize = self.check_head(b, i)
+        gap = align_gap(b, align)
+        if gap + need > bsize:
+            raise self.corrupt(b)
         if self.words[((b + bsize) >> 3) + W_PREV] != b:
             raise self.corrupt(b + bsize)
-        self.remove_free(b, bsize)
+        self.remove_free(b, bsize, i)
         return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1)
 
     def free(self, p: int) -> None:
@@ -359,7 +375,7 @@ class Tlsf:
         align_log2 = word >> ALIGN_SHIFT
         flags = word & NOT_SIZE
         nb = self.check_neighbours(b, old)
-        prev, prev_size, nxt, next_size = nb
+        prev, prev_size, prev_index, nxt, next_size, next_index = nb
         w = self.words
 
         # 1. Shrink (or keep) in place: the tail goes back to the free lists.
@@ -368,12 +384,12 @@ class Tlsf:
                 w[b >> 3] = need | flags
                 w[((b + need) >> 3) + W_PREV] = b
                 self.allocated_bytes -= old - need
-                self.release(b + need, old - need, (prev, 0, nxt, next_size))
+                self.release(b + need, old - need, (prev, 0, 0, nxt, next_size, next_index))
             return p
         # 2. Grow into a free next block.
         if next_size and old + next_size >= need:
             total = old + next_size
-            self.remove_free(nxt, next_size)
+            self.remove_free(nxt, next_size, next_index)
             if total - need >= MIN_BLOCK:
                 rest = b + need
                 w[rest >> 3] = total - need
@@ -391,9 +407,9 @@ class Tlsf:
             avail = prev_size + old + next_size
             gap = align_gap(prev, 1 << align_log2)
             if gap + need <= avail:
-                self.remove_free(prev, prev_size)
+                self.remove_free(prev, prev_size, prev_index)
                 if next_size:
-                    self.remove_free(nxt, next_size)
+                    self.remove_free(nxt, next_size, next_index)
                 q = prev + gap + HEADER_SIZE
                 self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
                 self.live.discard(p)
@@ -501,10 +517,10 @@ class Tlsf:
         if last == NIL or not self.valid_block_offset(last) or last >= s:
             raise self.corrupt(s)
         if not w[last >> 3] & F_USED:
-            last_size = self.check_free_block(last)
+            last_size, last_index = self.check_free_block(last)
             if last + last_size != s:
                 raise self.corrupt(last)
-            self.remove_free(last, last_size)
+            self.remove_free(last, last_size, last_index)
             b = last
             bsize += last_size
         ns = end - SENTINEL_SIZE
@@ -522,7 +538,8 @@ class Tlsf:
             # The head of the highest list fits a request of its own size.
             fl = self.fl_bitmap.bit_length() - 1
             sl = self.sl_bitmap[fl].bit_length() - 1
-            largest = self.check_free_block(self.heads[(fl << self.sl_log2) | sl]) - HEADER_SIZE
+            i = (fl << self.sl_log2) | sl
+            largest = self.check_head(self.heads[i], i) - HEADER_SIZE
         return Stats(
             self.allocated_bytes, self.free_bytes, largest, self.allocations, self.free_blocks
         )
