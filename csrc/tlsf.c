@@ -795,7 +795,7 @@ static int check_block(uint64_t b, uint64_t size, int used, void *ctx)
         return fail(c, b, "free block at %llu has a live-allocation bit", ULL(b));
     if (w != size)
         return fail(c, b, "free block at %llu has flags in its size word", ULL(b));
-    if (c->prev_was_free)
+    if (c->prev_was_free && rd(c->base, b, W_PREV) != NIL) /* NIL: first block of a pool */
         return fail(c, b, "free block at %llu follows a free block (not coalesced)", ULL(b));
     set_live(c->t, b + HDR, 1);
     c->marked++;

@@ -20,6 +20,7 @@ allocations is decided by `Tlsf.live`, kept outside the arena.
 from __future__ import annotations
 
 import mmap
+import pickle
 import threading
 from collections.abc import Iterator
 from operator import index as _index
@@ -594,7 +595,7 @@ class Tlsf:
             raise self.corrupt(b, f"free block at {b} has a live-allocation bit;")
         if word != size:
             raise self.corrupt(b, f"free block at {b} has flags in its size word;")
-        if c["prev_was_free"]:
+        if c["prev_was_free"] and self.words[(b >> 3) + W_PREV] != NIL:  # NIL: a pool's first
             raise self.corrupt(b, f"free block at {b} follows a free block (not coalesced);")
         self.live.add(b + HEADER_SIZE)
         c["marked"] += 1
@@ -711,6 +712,15 @@ def _range_arg(x: Any, what: str) -> int:
     return v
 
 
+def _released(m: memoryview) -> bool:
+    """Release `m` unless a buffer export of it is alive; True if released."""
+    try:
+        m.release()
+    except BufferError:
+        return False
+    return True
+
+
 class Heap:
     """A TLSF heap over `memory` (mirrors the binding _core.c; see tlsf.Heap)."""
 
@@ -735,8 +745,11 @@ class Heap:
         if not view.c_contiguous:
             view.release()
             raise ValueError("memory must be C-contiguous")
-        self._base = view.cast("B")  # views derive from it, so close() can see them
+        self._base = view.cast("B")
         view.release()
+        # One exported slice per view(): its release() fails while the view
+        # (or anything sliced from it) lives, which is how close() knows.
+        self._exports: list[memoryview] = []
         capacity = self._base.nbytes
         if capacity > MAX_CAPACITY:
             raise ValueError(f"memory of {capacity} bytes exceeds {MAX_CAPACITY}")
@@ -825,13 +838,22 @@ class Heap:
                 n = usable
             elif not 0 <= n <= usable:
                 raise ValueError(f"view size {n} outside 0..{usable} (the usable size)")
-            return memoryview(self._base)[offset : offset + n]
+            if len(self._exports) >= 64:
+                self._exports = [m for m in self._exports if not _released(m)]
+            part = self._base[offset : offset + n]
+            self._exports.append(part)
+            # PickleBuffer holds a buffer export of `part` for as long as the
+            # returned view, or any slice of it, is alive
+            return memoryview(pickle.PickleBuffer(part))
 
     def close(self) -> None:
         with self._lock:
             if self._t is None:
                 return
-            self._base.release()  # BufferError while views are alive: stay open
+            self._exports = [m for m in self._exports if not _released(m)]
+            if self._exports:
+                raise BufferError(f"{len(self._exports)} views of the heap are still alive")
+            self._base.release()
             self._t.words.release()
             self._t = None
             if self._owned is not None and isinstance(self._owned, mmap.mmap):
