@@ -1,5 +1,8 @@
 """python -m tlsf: version, implementation in use, and a self-check that
-replays a standard workload through a Heap and verifies it."""
+replays a standard workload through a Heap and verifies it.
+
+python -m tlsf bench [...]: the benchmark against the peers (tlsf.bench).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +44,11 @@ def replay(heap: tlsf.Heap, name: str, limit: int | None) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from tlsf.bench import main as bench
+
+        return bench(argv[1:])
     p = argparse.ArgumentParser(prog="python -m tlsf", description=__doc__)
     p.add_argument("--workload", default="mixed", choices=sorted(WORKLOADS))
     p.add_argument("--ops", type=int, default=None, help="replay only the first N records")

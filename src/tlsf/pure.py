@@ -207,12 +207,13 @@ class Tlsf:
 
     def check_free_block(self, b: int) -> tuple[int, int]:
         """(size, list) of free block b, after checking that it is correctly linked."""
-        if not self.valid_block_offset(b):
+        limit = self.limit
+        if b & (GRANULARITY - 1) or b > limit:
             raise self.corrupt(b)
         w = self.words
         k = b >> 3
         s = w[k]
-        if s & NOT_SIZE or s < MIN_BLOCK or s > self.limit - b:
+        if s & NOT_SIZE or s < MIN_BLOCK or s > limit - b:
             raise self.corrupt(b)
         i = self.map_floor(s)
         n = w[k + W_NEXT_FREE]
@@ -771,16 +772,27 @@ class Heap:
     # Arguments are converted before the lock is taken and the heap is touched:
     # an __index__ that frees or closes the heap cannot break an operation.
 
+    # alloc and free, the hot calls, test the common case inline.
+
     def alloc(self, size: int, align: int = 1) -> int:
-        size = _size_arg(size)
-        align = _align_arg(align)
+        if size.__class__ is not int or size < 0:
+            size = _size_arg(size)
+        if align.__class__ is not int or align != 1:
+            align = _align_arg(align)
         with self._lock:
-            return self._core().alloc(size, align)
+            t = self._t
+            if t is None:
+                raise ValueError("heap is closed")
+            return t.alloc(size, align)
 
     def free(self, offset: int) -> None:
-        offset = _index(offset)
+        if offset.__class__ is not int:
+            offset = _index(offset)
         with self._lock:
-            self._core().free(offset)
+            t = self._t
+            if t is None:
+                raise ValueError("heap is closed")
+            t.free(offset)
 
     def realloc(self, offset: int, size: int) -> int:
         offset = _index(offset)

@@ -1,0 +1,289 @@
+"""python -m tlsf bench: replay standard workloads through tlsf and its peers.
+
+Every allocator replays the same records of the same workload with the same
+loop, in one process, interleaved over several rounds (so that a noisy
+machine slows all of them alike). The floor is that loop calling do-nothing C
+methods with tlsf's signatures: the least any Python allocator call can cost.
+Fragmentation is measured in a separate untimed replay: the highest byte ever
+handed out over the peak of live requested bytes.
+
+Peers without alignment replay the trace without it; peers without realloc
+replay a realloc as allocate + free (no copy).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import tlsf
+from tlsf import pure
+from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops
+
+Records = list[tuple[int, int, int, int]]  # (op, id, size, alignment)
+
+
+# ------------------------------------------------------------------ the replay
+# One loop per calling convention; the loops are otherwise identical.
+
+
+def replay_aligned(ops: Records, n_ids: int, alloc: Any, free: Any, realloc: Any) -> None:
+    slots: list[Any] = [None] * n_ids
+    for op, ident, size, align in ops:
+        if op == ALLOC:
+            slots[ident] = alloc(size, align)
+        elif op == FREE:
+            free(slots[ident])
+        else:
+            slots[ident] = realloc(slots[ident], size)
+
+
+def replay_unaligned(ops: Records, n_ids: int, alloc: Any, free: Any, realloc: Any) -> None:
+    slots: list[Any] = [None] * n_ids
+    for op, ident, size, _align in ops:
+        if op == ALLOC:
+            slots[ident] = alloc(size)
+        elif op == FREE:
+            free(slots[ident])
+        else:
+            slots[ident] = realloc(slots[ident], size)
+
+
+# ------------------------------------------------------------- the allocators
+
+
+@dataclass
+class Contender:
+    """One allocator: how to make a fresh instance and replay through it."""
+
+    name: str
+    make: Callable[[int], Any]  # capacity -> state
+    calls: Callable[[Any], tuple[Any, Any, Any]]  # state -> (alloc, free, realloc)
+    aligned: bool  # takes (size, align)
+    end: Callable[[Any, Any, int], int]  # (state, handle, size) -> highest byte used
+    close: Callable[[Any], None] = lambda state: None
+
+
+def _heap_contender(name: str, cls: Any) -> Contender:
+    return Contender(
+        name,
+        make=lambda cap: cls(cap),
+        calls=lambda h: (h.alloc, h.free, h.realloc),
+        aligned=True,
+        end=lambda h, off, size: off + size,
+        close=lambda h: h.close(),
+    )
+
+
+def _mp_contender() -> Contender:
+    from multiprocessing.heap import Heap as MpHeap
+
+    def calls(h: Any) -> tuple[Any, Any, Any]:
+        malloc, free = h.malloc, h.free
+
+        def realloc(block: Any, size: int) -> Any:
+            new = malloc(size)
+            free(block)
+            return new
+
+        return malloc, free, realloc
+
+    def end(h: Any, block: Any, size: int) -> int:
+        return sum(arena.size for arena in h._arenas)  # its footprint: every arena mapped
+
+    return Contender("multiprocessing.heap", lambda cap: MpHeap(), calls, False, end)
+
+
+def _offset_allocator_contender() -> Contender | None:
+    try:
+        import TLSFAllocator  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    failed = 0xFFFFFFFF
+
+    def calls(a: Any) -> tuple[Any, Any, Any]:
+        allocate, free = a.allocate, a.free
+
+        def realloc(block: Any, size: int) -> Any:
+            new = allocate(size)
+            free(block)
+            return new
+
+        return allocate, free, realloc
+
+    def end(a: Any, block: Any, size: int) -> int:
+        if block.offset == failed:
+            raise tlsf.OutOfMemoryError("TLSFAllocator failed")
+        return int(block.offset) + size
+
+    return Contender(
+        "TLSFAllocator",
+        lambda cap: TLSFAllocator.OffsetAllocator(min(cap, failed), 1 << 21),
+        calls,
+        False,
+        end,
+    )
+
+
+def _floor_contender() -> Contender | None:
+    try:
+        from tlsf._core import _Floor  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return Contender(
+        "floor",
+        make=lambda cap: _Floor(),
+        calls=lambda f: (f.alloc, f.free, f.realloc),
+        aligned=True,
+        end=lambda f, off, size: 0,
+    )
+
+
+def contenders() -> list[Contender]:
+    found: list[Contender | None] = [_floor_contender()]
+    if tlsf.IMPLEMENTATION == "c":
+        found.append(_heap_contender("tlsf.Heap (C)", tlsf.Heap))
+    found += [
+        _heap_contender("tlsf.pure.Heap", pure.Heap),
+        _mp_contender(),
+        _offset_allocator_contender(),
+    ]
+    return [c for c in found if c is not None]
+
+
+# --------------------------------------------------------------- measurement
+
+
+@dataclass
+class Result:
+    name: str
+    times: list[float] = field(default_factory=list)  # ns per operation, one per round
+    high_water: int = 0
+    peak_live: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def footprint(c: Contender, ops: Records, n_ids: int, capacity: int) -> tuple[int, int]:
+    """(highest byte used, peak live requested bytes) over one untimed replay."""
+    state = c.make(capacity)
+    alloc, free, realloc = c.calls(state)
+    slots: list[Any] = [None] * n_ids
+    sizes = [0] * n_ids
+    live = peak = high = 0
+    try:
+        for op, ident, size, align in ops:
+            if op == FREE:
+                free(slots[ident])
+                live -= sizes[ident]
+                continue
+            if op == ALLOC:
+                h = slots[ident] = alloc(size, align) if c.aligned else alloc(size)
+                live += size
+            else:
+                h = slots[ident] = realloc(slots[ident], size)
+                live += size - sizes[ident]
+            sizes[ident] = size
+            peak = max(peak, live)
+            high = max(high, c.end(state, h, size))
+    finally:
+        c.close(state)
+    return high, peak
+
+
+def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
+        progress: Callable[[str], None]) -> list[Result]:
+    ops: Records = []
+    for op, ident, size, align_log2 in iter_ops(name):
+        if ops_limit is not None and len(ops) >= ops_limit:
+            break
+        ops.append((op, ident, size, 1 << align_log2))
+    n_ids = 1 + max(r[1] for r in ops)
+    cs = contenders()
+    results = {c.name: Result(c.name) for c in cs}
+    for r in range(rounds):
+        for c in cs:
+            progress(f"{name}: round {r + 1}/{rounds}, {c.name}")
+            state = c.make(capacity)
+            alloc, free, realloc = c.calls(state)
+            loop = replay_aligned if c.aligned else replay_unaligned
+            t0 = time.perf_counter()
+            loop(ops, n_ids, alloc, free, realloc)
+            results[c.name].times.append((time.perf_counter() - t0) / len(ops) * 1e9)
+            c.close(state)
+    for c in cs:
+        if c.name != "floor":
+            progress(f"{name}: fragmentation, {c.name}")
+            results[c.name].high_water, results[c.name].peak_live = footprint(c, ops, n_ids, capacity)
+    return list(results.values())
+
+
+# ------------------------------------------------------------------- report
+
+
+def table(name: str, results: Sequence[Result]) -> str:
+    by = {r.name: r for r in results}
+    floor = by.get("floor")
+    lines = [
+        f"workload {name!r}: {WORKLOADS[name][0]}",
+        f"{'allocator':<22}{'ns/op':>10}{'min-max':>18}{'x floor':>9}{'high-water/peak':>17}",
+    ]
+    for r in results:
+        ratio = f"{r.median / floor.median:.2f}" if floor else "-"
+        frag = f"{r.high_water / r.peak_live:.3f}" if r.peak_live else "-"
+        spread = f"{min(r.times):.0f}-{max(r.times):.0f}"
+        lines.append(f"{r.name:<22}{r.median:>10.1f}{spread:>18}{ratio:>9}{frag:>17}")
+    for lead in ("tlsf.Heap (C)", "tlsf.pure.Heap"):
+        if lead in by:
+            others = [r for r in results if r.name not in (lead, "floor")]
+            lines.append(
+                f"{lead} is faster than: "
+                + ", ".join(f"{r.name} {r.median / by[lead].median:.2f}x" for r in others)
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m tlsf bench", description=__doc__)
+    p.add_argument("--workload", default="mixed", choices=sorted(WORKLOADS))
+    p.add_argument("--all", action="store_true", help="every workload")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--ops", type=int, default=None, help="only the first N records")
+    p.add_argument("--capacity", type=int, default=256 << 20)
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    a = p.parse_args(argv)
+
+    def progress(msg: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r\x1b[K{msg}")
+        else:
+            sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+    names = sorted(WORKLOADS) if a.all else [a.workload]
+    print(f"tlsf {tlsf.__version__} ({tlsf.IMPLEMENTATION}), Python {sys.version.split()[0]}, "
+          f"{a.rounds} rounds, median per operation (one op = one alloc, free or realloc)")
+    report: dict[str, Any] = {}
+    for name in names:
+        results = run(name, a.rounds, a.capacity, a.ops, progress)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K")
+        print(table(name, results), flush=True)
+        report[name] = [
+            {"allocator": r.name, "ns_per_op": r.median, "times": r.times,
+             "high_water": r.high_water, "peak_live": r.peak_live}
+            for r in results
+        ]
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
