@@ -86,17 +86,42 @@ static inline uint64_t round_down(uint64_t x, uint64_t a) { return x & ~(a - 1);
 
 /* ------------------------------------------------------------ arena access */
 
+/* In-pool poisoning (build with -fsanitize=address -DTLSF_POISON): AddressSanitizer
+ * cannot see inside one buffer, so the core marks free blocks, headers and
+ * sentinels poisoned and only live payloads addressable. The core's own
+ * accesses go through rd/wr, which look past the poison. */
+#if defined(TLSF_POISON)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* Copies 8 bytes to or from the arena word at `word`, poisoned or not. */
+static inline void copy8(void *dst, const void *src, const void *word)
+{
+    int poisoned = __asan_address_is_poisoned(word);
+    UNPOISON(word, 8);
+    memcpy(dst, src, 8);
+    if (poisoned)
+        POISON(word, 8);
+}
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define copy8(dst, src, word) memcpy((dst), (src), 8)
+#endif
+
 /* memcpy: the arena may sit at any address, so no aligned-load assumption. */
 static inline uint64_t rd(const uint8_t *base, uint64_t off, int w)
 {
     uint64_t v;
-    memcpy(&v, base + off + 8u * (unsigned)w, 8);
+    const uint8_t *word = base + off + 8u * (unsigned)w;
+    copy8(&v, word, word);
     return v;
 }
 
 static inline void wr(uint8_t *base, uint64_t off, int w, uint64_t v)
 {
-    memcpy(base + off + 8u * (unsigned)w, &v, 8);
+    uint8_t *word = base + off + 8u * (unsigned)w;
+    copy8(word, &v, word);
 }
 
 static inline uint64_t *head_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i]; }
@@ -201,6 +226,7 @@ static void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
     }
     t->free_blocks++;
     t->free_bytes += size;
+    POISON(base + b, size);
 }
 
 /* Unlink free block b of `size` from its list i. */
@@ -352,6 +378,8 @@ static uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint6
         wr(base, end, W_PREV, b);
     }
     wr(base, b, W_SIZE, size | F_USED | (align_log2 << ALIGN_SHIFT));
+    POISON(base + b, HDR);
+    UNPOISON(base + b + HDR, size - HDR);
     set_live(t, b + HDR, 1);
     t->allocations++;
     t->allocated_bytes += size - HDR;
@@ -535,6 +563,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             wr(base, b + total, W_PREV, b);
         }
         wr(base, b, W_SIZE, total | flags);
+        UNPOISON(base + p, total - HDR);
         t->allocated_bytes += total - old;
         *out = p;
         return TLSF_OK;
@@ -547,6 +576,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             remove_free(t, base, nb.prev, nb.prev_size, nb.prev_index);
             if (nb.next_free)
                 remove_free(t, base, nb.next, nb.next_size, nb.next_index);
+            UNPOISON(base + nb.prev, avail);
             memmove(base + nb.prev + gap + HDR, base + p, old - HDR);
             set_live(t, p, 0);
             t->allocations--;
@@ -611,6 +641,7 @@ static void write_sentinel(uint8_t *base, uint64_t s, uint64_t prev, uint64_t po
     wr(base, s, W_PREV, prev);
     wr(base, s, W_POOL_START, pool_start);
     wr(base, s, W_NEXT_POOL, next_pool);
+    POISON(base + s, SENTINEL_SIZE);
 }
 
 int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size, uint64_t *taken)
@@ -684,6 +715,12 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     insert_free(t, base, b, bsize);
     *taken = add;
     return TLSF_OK;
+}
+
+void tlsf_fini(tlsf_t *t, uint8_t *base)
+{
+    UNPOISON(base, t->capacity);
+    t->magic = 0;
 }
 
 /* -------------------------------------------------------------- inspection */

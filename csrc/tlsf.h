@@ -59,6 +59,10 @@ size_t tlsf_control_size(uint64_t capacity, unsigned sl_len);
 
 /* Initialise `t` (tlsf_control_size bytes, 8-byte aligned) with no pools. */
 int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len);
+/* Done with the heap: the arena becomes plain memory again (built with
+ * -DTLSF_POISON, the core keeps free blocks and headers poisoned for
+ * AddressSanitizer; this unpoisons the whole arena). */
+void tlsf_fini(tlsf_t *t, uint8_t *base);
 
 uint64_t tlsf_capacity(const tlsf_t *t);
 unsigned tlsf_sl_len(const tlsf_t *t);
