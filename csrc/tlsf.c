@@ -596,6 +596,46 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
     return TLSF_OK;
 }
 
+/* ---------------------------------------------------------- batch operations */
+
+int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, uint64_t align,
+                    uint64_t *out, size_t *failed)
+{
+    for (size_t k = 0; k < n; k++) {
+        int rc = tlsf_alloc(t, base, sizes[k], align, &out[k]);
+        if (rc) {
+            *failed = k;
+            while (k--) /* newest first: each free undoes one split */
+                tlsf_free(t, base, out[k]);
+            return rc;
+        }
+    }
+    return TLSF_OK;
+}
+
+int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad)
+{
+    /* Validate all before freeing any: each offset must be live and listed
+     * once (its live bit is cleared as it is seen, then restored). */
+    size_t k;
+    for (k = 0; k < n && is_live(t, offsets[k]); k++)
+        set_live(t, offsets[k], 0);
+    for (size_t j = 0; j < k; j++)
+        set_live(t, offsets[j], 1);
+    if (k < n) {
+        *bad = k;
+        return TLSF_EINVAL;
+    }
+    for (k = 0; k < n; k++) {
+        int rc = tlsf_free(t, base, offsets[k]);
+        if (rc) {
+            *bad = k;
+            return rc;
+        }
+    }
+    return TLSF_OK;
+}
+
 /* ------------------------------------------------------------------- pools */
 
 static inline int valid_sentinel(const tlsf_t *t, const uint8_t *base, uint64_t s)

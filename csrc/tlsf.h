@@ -80,6 +80,16 @@ int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t offset);
 int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *out);
 int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t offset, uint64_t *out);
 
+/* n allocations of sizes[k] bytes, all aligned to `align`, into out[]. All or
+ * nothing: on failure *failed is the index that failed and every block this
+ * call made is freed again. */
+int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, uint64_t align,
+                    uint64_t *out, size_t *failed);
+/* Frees n live allocations. Every offset is validated (live, listed once)
+ * before any is freed; on TLSF_EINVAL *bad is the first invalid index and
+ * nothing was freed. */
+int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad);
+
 /* Make [offset, offset+size) a new pool (rounded inwards to 16 bytes).
  * *taken = bytes consumed from `offset` (0 when too small for a pool). */
 int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *taken);

@@ -22,7 +22,8 @@ from __future__ import annotations
 import mmap
 import pickle
 import threading
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from operator import index as _index
 from typing import Any
 
@@ -424,6 +425,34 @@ class Tlsf:
         self.free(p)
         return q
 
+    # -------------------------------------------------------- batch operations
+
+    def alloc_many(self, sizes: Sequence[int], align: int) -> list[int]:
+        """All or nothing: on failure every block this call made is freed again."""
+        out: list[int] = []
+        try:
+            for size in sizes:
+                out.append(self.alloc(size, align))
+        except (OutOfMemoryError, CorruptionError):
+            for p in reversed(out):  # newest first: each free undoes one split
+                self.free(p)
+            raise
+        return out
+
+    def free_many(self, offsets: Sequence[int]) -> None:
+        """Every offset is validated before any is freed: live, and listed once
+        (its live mark is cleared as it is seen, then restored)."""
+        live = self.live
+        k = 0
+        while k < len(offsets) and offsets[k] in live:
+            live.discard(offsets[k])
+            k += 1
+        live.update(offsets[:k])
+        if k < len(offsets):
+            raise InvalidOffsetError(f"offset {offsets[k]} is not a live allocation")
+        for p in offsets:
+            self.free(p)
+
     # ------------------------------------------------------------------- pools
 
     def valid_sentinel(self, s: int) -> bool:
@@ -713,6 +742,28 @@ def _range_arg(x: Any, what: str) -> int:
     return v
 
 
+def _integers(values: Any) -> Any:
+    """The items of a sequence, or of a buffer of integers, without numpy."""
+    try:
+        view = memoryview(values)
+    except TypeError:
+        return values
+    with view:
+        if view.format.lstrip("@=<>!") not in "bBhHiIlLqQnN" or not view.format:
+            raise TypeError(f"a buffer of integers is needed, not format {view.format!r}")
+        return view.tolist() if view.ndim == 1 else view.cast("B").cast(view.format).tolist()
+
+
+def _offsets_like(given: Any, offsets: list[int]) -> Any:
+    """array('q') of the offsets, or an ndarray when `given` was one."""
+    out = array("q", offsets)
+    if type(given).__name__ == "ndarray" and type(given).__module__ == "numpy":
+        import numpy
+
+        return numpy.frombuffer(out, dtype=numpy.int64)
+    return out
+
+
 def _released(m: memoryview) -> bool:
     """Release `m` unless a buffer export of it is alive; True if released."""
     try:
@@ -804,6 +855,22 @@ class Heap:
         offset = _index(offset)
         with self._lock:
             return self._core().usable_size(offset)
+
+    def alloc_many(self, sizes: Any, align: int = 1) -> Any:
+        """Allocate every size in `sizes` (a sequence or buffer of integers);
+        all or nothing. Offsets come back as array('q'), or an ndarray when
+        given one."""
+        values = [_size_arg(v) for v in _integers(sizes)]
+        align = _align_arg(align)
+        with self._lock:
+            out = self._core().alloc_many(values, align)
+        return _offsets_like(sizes, out)
+
+    def free_many(self, offsets: Any) -> None:
+        """Free every offset in `offsets`; all are validated before any is freed."""
+        values = [_index(v) for v in _integers(offsets)]
+        with self._lock:
+            self._core().free_many(values)
 
     def insert_free_block(self, offset: int, size: int) -> int:
         offset = _range_arg(offset, "offset")
