@@ -606,7 +606,8 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
         if (rc) {
             *failed = k;
             while (k--) /* newest first: each free undoes one split */
-                tlsf_free(t, base, out[k]);
+                if (tlsf_free(t, base, out[k]))
+                    rc = TLSF_ECORRUPT;
             return rc;
         }
     }

@@ -15,14 +15,14 @@ from tlsf._records import BlockInfo, Stats
 __version__ = "0.1.0"
 
 if os.environ.get("TLSF_PURE_PYTHON", "") not in ("", "0"):
-    from tlsf.pure import Heap
+    from tlsf.pure import Heap  # type: ignore[assignment]
 
     IMPLEMENTATION = "python"
 else:
     try:
         from tlsf._core import Heap
     except ImportError:
-        from tlsf.pure import Heap
+        from tlsf.pure import Heap  # type: ignore[assignment]
 
         IMPLEMENTATION = "python"
     else:

@@ -749,9 +749,10 @@ def _integers(values: Any) -> Any:
     except TypeError:
         return values
     with view:
-        if view.format.lstrip("@=<>!") not in "bBhHiIlLqQnN" or not view.format:
-            raise TypeError(f"a buffer of integers is needed, not format {view.format!r}")
-        return view.tolist() if view.ndim == 1 else view.cast("B").cast(view.format).tolist()
+        fmt = view.format.lstrip("@")
+        if fmt not in tuple("bBhHiIlLqQnN"):
+            return values  # not native integers: let iteration (and __index__) judge
+        return (view if view.ndim == 1 else view.cast("B").cast(fmt)).tolist()  # type: ignore[call-overload]
 
 
 def _offsets_like(given: Any, offsets: list[int]) -> Any:
@@ -779,8 +780,8 @@ class Heap:
     def __init__(self, memory: Any, *, sl_len: int = 32, pool: bool = True) -> None:
         sl_len = _index(sl_len)
         if isinstance(memory, int):
-            if memory < 0:
-                raise ValueError(f"memory size must be >= 0, not {memory}")
+            if not 0 <= memory <= MAX_CAPACITY:
+                raise ValueError(f"memory size must be in 0..{MAX_CAPACITY}, not {memory}")
             memory = mmap.mmap(-1, memory) if memory else bytearray()
             self._owned: Any = memory
         else:

@@ -1,0 +1,1321 @@
+/*
+ * _core.c: the thin CPython binding of the TLSF core (csrc/tlsf.h).
+ *
+ * tlsf._core.Heap owns one control structure (PyMem_Malloc) and keeps the
+ * caller's buffer exported for its whole life, which pins it: the arena can
+ * neither move nor shrink under the core. src/tlsf/pure.py mirrors this file.
+ *
+ * Thread safety: every operation runs under the GIL and never releases it, so
+ * operations on one heap are serialised without a lock of our own.
+ *
+ * Re-entrancy: converting an argument may run Python code (__index__), which
+ * may use, free or close this very heap. So every argument is converted before
+ * the heap is looked at, `closed` is checked after that, and no C pointer into
+ * heap state is kept across anything that may run Python code (conversions,
+ * object allocation, which may trigger the GC and finalizers).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "tlsf.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NOINLINE __attribute__((noinline))
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define NOINLINE
+#endif
+
+#define ULL(x) ((unsigned long long)(x))
+
+/* Shared with the pure-Python twin (tlsf._errors, tlsf._records), so that both
+ * implementations raise and return exactly the same classes. */
+static PyObject *OutOfMemoryError, *InvalidOffsetError, *CorruptionError;
+static PyObject *StatsType, *BlockInfoType;
+
+/* ------------------------------------------------------------------ the object */
+
+typedef struct {
+    PyObject_HEAD
+    /* hot: read by every alloc/free */
+    tlsf_t *t;          /* control structure; NULL once closed */
+    uint8_t *base;      /* start of the arena (buf.buf) */
+    /* cold */
+    uint64_t capacity;  /* still readable after close */
+    unsigned sl_len;
+    Py_ssize_t exports; /* buffers handed out by view(), not yet released */
+    PyObject *owned;    /* memory made for an int `memory` (mmap, or bytearray(0)), else NULL */
+    PyObject *weakrefs;
+    Py_buffer buf;      /* the export of `memory` that pins it; buf.obj NULL when not held */
+} HeapObject;
+
+static PyTypeObject HeapType;
+
+/* ------------------------------------------------------- argument conversion */
+
+/* Where an integer argument lies with respect to uint64_t. */
+enum { ARG_IN = 0, ARG_NEG = 1, ARG_HUGE = 2 };
+
+/* The general case of as_u64: anything with __index__, negative and huge
+ * values. Never leaks OverflowError. */
+static NOINLINE int as_u64_slow(PyObject *o, uint64_t *out, PyObject **keep)
+{
+    /* An int subclass is used as is: operator.index() does not call its __index__. */
+    PyObject *i;
+    if (PyLong_Check(o)) {
+        Py_INCREF(o);
+        i = o;
+    } else if (!(i = PyNumber_Index(o))) {
+        return -1;
+    }
+    int overflow, cls;
+    long long v = PyLong_AsLongLongAndOverflow(i, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        Py_DECREF(i);
+        return -1;
+    }
+    if (!overflow) {
+        cls = v >= 0 ? ARG_IN : ARG_NEG;
+        *out = v >= 0 ? (uint64_t)v : 0;
+    } else if (overflow < 0) {
+        cls = ARG_NEG;
+        *out = 0;
+    } else {
+        unsigned long long u = PyLong_AsUnsignedLongLong(i);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                Py_DECREF(i);
+                return -1;
+            }
+            PyErr_Clear();
+            cls = ARG_HUGE;
+            *out = UINT64_MAX;
+        } else {
+            cls = ARG_IN;
+            *out = (uint64_t)u;
+        }
+    }
+    if (keep && cls != ARG_IN)
+        *keep = i; /* for the error message, which names the value given */
+    else
+        Py_DECREF(i);
+    return cls;
+}
+
+/* Converts an integer argument (an int or anything with __index__) to uint64_t.
+ * Returns -1 with an exception set (not an integer), else ARG_IN with the
+ * value, ARG_NEG with 0 or ARG_HUGE with UINT64_MAX. With keep, a NEG or HUGE
+ * value leaves a new reference to the int in *keep (untouched otherwise). */
+static inline int as_u64(PyObject *o, uint64_t *out, PyObject **keep)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    /* The usual case, a small exact int, without a function call. */
+    if (LIKELY(PyLong_CheckExact(o) && PyUnstable_Long_IsCompact((PyLongObject *)o))) {
+        Py_ssize_t v = PyUnstable_Long_CompactValue((PyLongObject *)o);
+        if (LIKELY(v >= 0)) {
+            *out = (uint64_t)v;
+            return ARG_IN;
+        }
+    }
+#else
+    /* The same through the digits: a small non-negative int has at most one. */
+    if (LIKELY(PyLong_CheckExact(o) && (Py_SIZE(o) == 0 || Py_SIZE(o) == 1))) {
+        *out = Py_SIZE(o) ? (uint64_t)((PyLongObject *)o)->ob_digit[0] : 0;
+        return ARG_IN;
+    }
+#endif
+    return as_u64_slow(o, out, keep);
+}
+
+/* An offset of an allocation. Negative and huge ones become TLSF_NIL, which is
+ * never live, so the core reports EINVAL after the closed check, as for any
+ * other bad offset; *bad keeps the int for the message. */
+static inline int as_offset(PyObject *o, uint64_t *out, PyObject **bad)
+{
+    int cls = as_u64(o, out, bad);
+    if (UNLIKELY(cls > 0))
+        *out = TLSF_NIL;
+    return cls < 0 ? -1 : 0;
+}
+
+/* A size to allocate: negative is a ValueError, huge is passed as UINT64_MAX,
+ * which the core refuses with ENOMEM like any size beyond the capacity. */
+static inline int as_size(PyObject *o, uint64_t *out)
+{
+    PyObject *bad = NULL;
+    int cls = as_u64(o, out, &bad);
+    if (LIKELY(cls == ARG_IN || cls == ARG_HUGE)) {
+        Py_XDECREF(bad);
+        return 0;
+    }
+    if (cls == ARG_NEG) {
+        PyErr_Format(PyExc_ValueError, "size must be >= 0, not %S", bad);
+        Py_DECREF(bad);
+    }
+    return -1;
+}
+
+/* as_align's refusals, and alignments beyond uint64_t: cls and bad as left by as_u64. */
+static NOINLINE int as_align_slow(int cls, uint64_t *out, PyObject *bad)
+{
+    if (cls < 0)
+        return -1;
+    if (cls == ARG_IN) {
+        PyErr_Format(PyExc_ValueError, "alignment must be a power of two, not %llu", ULL(*out));
+        return -1;
+    }
+    int pow2 = 0;
+    if (cls == ARG_HUGE) { /* v & (v - 1) == 0, in Python ints */
+        PyObject *one = PyLong_FromLong(1);
+        PyObject *m = one ? PyNumber_Subtract(bad, one) : NULL;
+        PyObject *a = m ? PyNumber_And(bad, m) : NULL;
+        pow2 = a ? PyObject_Not(a) : -1;
+        Py_XDECREF(one);
+        Py_XDECREF(m);
+        Py_XDECREF(a);
+        if (pow2 < 0) {
+            Py_DECREF(bad);
+            return -1;
+        }
+    }
+    if (pow2) {
+        Py_DECREF(bad);
+        *out = (uint64_t)1 << 63; /* larger than any capacity: the core reports ENOMEM */
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "alignment must be a power of two, not %S", bad);
+    Py_DECREF(bad);
+    return -1;
+}
+
+/* An alignment: a power of two. One beyond uint64_t becomes 2**63. */
+static inline int as_align(PyObject *o, uint64_t *out)
+{
+    PyObject *bad = NULL;
+    int cls = as_u64(o, out, &bad);
+    if (LIKELY(cls == ARG_IN && *out && !(*out & (*out - 1))))
+        return 0;
+    return as_align_slow(cls, out, bad);
+}
+
+/* An offset or size of insert/append_free_block: negative is a ValueError;
+ * huge becomes UINT64_MAX, with the int left in *big for the message. */
+static int as_range_arg(PyObject *o, uint64_t *out, const char *what, PyObject **big)
+{
+    PyObject *bad = NULL;
+    int cls = as_u64(o, out, &bad);
+    if (cls == ARG_IN)
+        return 0;
+    if (cls == ARG_HUGE) {
+        *big = bad;
+        return 0;
+    }
+    if (cls == ARG_NEG) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= 0, not %S", what, bad);
+        Py_DECREF(bad);
+    }
+    return -1;
+}
+
+/* Binds FASTCALL arguments to the parameters `names` (all positional-or-keyword;
+ * the first nmin required). Missing optional ones are left NULL. */
+static int bind_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                     PyObject *const *names, Py_ssize_t nmin, Py_ssize_t nmax, PyObject **out)
+{
+    Py_ssize_t i;
+    if (nargs > nmax) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd positional argument%s (%zd given)",
+                     fname, nmax, nmax == 1 ? "" : "s", nargs);
+        return -1;
+    }
+    for (i = 0; i < nmax; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    if (kwnames) {
+        Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t k = 0; k < nkw; k++) {
+            PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+            for (i = 0; i < nmax; i++)
+                if (key == names[i])
+                    break;
+            if (i == nmax) /* not interned by the caller: compare the text */
+                for (i = 0; i < nmax; i++)
+                    if (PyUnicode_Compare(key, names[i]) == 0)
+                        break;
+            if (i == nmax) {
+                if (PyErr_Occurred())
+                    return -1;
+                PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%S'", fname, key);
+                return -1;
+            }
+            if (out[i]) {
+                PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%S'", fname, key);
+                return -1;
+            }
+            out[i] = args[nargs + k];
+        }
+    }
+    for (i = 0; i < nmin; i++)
+        if (!out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%S' (pos %zd)", fname,
+                         names[i], i + 1);
+            return -1;
+        }
+    return 0;
+}
+
+/* Interned parameter names, for bind_args. */
+static PyObject *s_offset, *s_size, *s_align;
+
+/* ------------------------------------------------------------------- errors */
+
+static NOINLINE PyObject *closed_error(PyObject *bad)
+{
+    Py_XDECREF(bad);
+    PyErr_SetString(PyExc_ValueError, "heap is closed");
+    return NULL;
+}
+
+/* Raises the exception of core result `rc`; the messages of ENOMEM, EINVAL
+ * and ERANGE are the callers'. bad: a kept out-of-range offset (consumed). */
+static NOINLINE PyObject *core_error(HeapObject *self, int rc, uint64_t offset, PyObject *bad)
+{
+    switch (rc) {
+    case TLSF_ENOMEM:
+        PyErr_SetString(OutOfMemoryError, tlsf_strerror(rc));
+        break;
+    case TLSF_EINVAL:
+        if (bad)
+            PyErr_Format(InvalidOffsetError, "offset %S is not a live allocation", bad);
+        else
+            PyErr_Format(InvalidOffsetError, "offset %llu is not a live allocation", ULL(offset));
+        break;
+    case TLSF_ECORRUPT: {
+        uint64_t where = self->t ? tlsf_bad_offset(self->t) : TLSF_NIL;
+        if (where == TLSF_NIL)
+            PyErr_SetString(CorruptionError, tlsf_strerror(rc));
+        else
+            PyErr_Format(CorruptionError, "%s at offset %llu", tlsf_strerror(rc), ULL(where));
+        break;
+    }
+    default: /* ERANGE, EALIGN, and codes this binding does not know */
+        PyErr_SetString(PyExc_ValueError, tlsf_strerror(rc));
+        break;
+    }
+    Py_XDECREF(bad);
+    return NULL;
+}
+
+/* --------------------------------------------------------- hot path methods */
+
+static PyObject *heap_alloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[2];
+    uint64_t size, align = 1, out;
+    if (LIKELY(!kwnames && (nargs == 1 || nargs == 2))) {
+        a[0] = args[0];
+        a[1] = nargs == 2 ? args[1] : NULL;
+    } else {
+        PyObject *const names[2] = {s_size, s_align};
+        if (bind_args("alloc", args, nargs, kwnames, names, 1, 2, a) < 0)
+            return NULL;
+    }
+    if (UNLIKELY(as_size(a[0], &size) < 0))
+        return NULL;
+    if (a[1] && UNLIKELY(as_align(a[1], &align) < 0))
+        return NULL;
+    if (UNLIKELY(!self->t))
+        return closed_error(NULL);
+    int rc = tlsf_alloc(self->t, self->base, size, align, &out);
+    if (LIKELY(rc == TLSF_OK))
+        return PyLong_FromLongLong((long long)out); /* < 2**58 */
+    if (rc == TLSF_ENOMEM) {
+        if (size == UINT64_MAX)
+            PyErr_SetString(OutOfMemoryError, "cannot allocate 2**64-1 bytes or more");
+        else if (align == (uint64_t)1 << 63)
+            PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to 2**63 or more", ULL(size));
+        else
+            PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to %llu", ULL(size), ULL(align));
+        return NULL;
+    }
+    return core_error(self, rc, 0, NULL);
+}
+
+/* The single `offset` argument of free and usable_size, positional or keyword. */
+static inline PyObject *one_offset(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a;
+    if (LIKELY(nargs == 1 && !kwnames))
+        return args[0];
+    if (bind_args(fname, args, nargs, kwnames, &s_offset, 1, 1, &a) < 0)
+        return NULL;
+    return a;
+}
+
+static PyObject *heap_free(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    uint64_t offset;
+    PyObject *arg, *bad = NULL;
+    if (UNLIKELY(!(arg = one_offset("free", args, nargs, kwnames))))
+        return NULL;
+    if (UNLIKELY(as_offset(arg, &offset, &bad) < 0))
+        return NULL;
+    if (UNLIKELY(!self->t))
+        return closed_error(bad);
+    int rc = tlsf_free(self->t, self->base, offset);
+    if (LIKELY(rc == TLSF_OK))
+        Py_RETURN_NONE;
+    return core_error(self, rc, offset, bad);
+}
+
+static PyObject *heap_usable_size(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    uint64_t offset, out;
+    PyObject *arg, *bad = NULL;
+    if (UNLIKELY(!(arg = one_offset("usable_size", args, nargs, kwnames))))
+        return NULL;
+    if (UNLIKELY(as_offset(arg, &offset, &bad) < 0))
+        return NULL;
+    if (UNLIKELY(!self->t))
+        return closed_error(bad);
+    int rc = tlsf_usable_size(self->t, self->base, offset, &out);
+    if (LIKELY(rc == TLSF_OK))
+        return PyLong_FromLongLong((long long)out);
+    return core_error(self, rc, offset, bad);
+}
+
+static PyObject *heap_realloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[2], *bad = NULL;
+    uint64_t offset, size, out;
+    if (LIKELY(!kwnames && nargs == 2)) {
+        a[0] = args[0];
+        a[1] = args[1];
+    } else {
+        PyObject *const names[2] = {s_offset, s_size};
+        if (bind_args("realloc", args, nargs, kwnames, names, 2, 2, a) < 0)
+            return NULL;
+    }
+    if (as_offset(a[0], &offset, &bad) < 0)
+        return NULL;
+    if (as_size(a[1], &size) < 0) {
+        Py_XDECREF(bad);
+        return NULL;
+    }
+    if (UNLIKELY(!self->t))
+        return closed_error(bad);
+    int rc = tlsf_realloc(self->t, self->base, offset, size, &out);
+    if (LIKELY(rc == TLSF_OK))
+        return PyLong_FromLongLong((long long)out);
+    if (rc == TLSF_ENOMEM) {
+        Py_XDECREF(bad);
+        if (size == UINT64_MAX)
+            PyErr_Format(OutOfMemoryError, "cannot reallocate offset %llu to 2**64-1 bytes or more", ULL(offset));
+        else
+            PyErr_Format(OutOfMemoryError, "cannot reallocate offset %llu to %llu bytes", ULL(offset), ULL(size));
+        return NULL;
+    }
+    return core_error(self, rc, offset, bad);
+}
+
+/* ------------------------------------------------------------------- pools */
+
+/* The message of ERANGE from insert/append_free_block. big_offset, big_size:
+ * the ints given when beyond uint64_t (consumed), else NULL. */
+static PyObject *range_error(HeapObject *self, uint64_t offset, uint64_t size, int append,
+                             PyObject *big_offset, PyObject *big_size)
+{
+    uint64_t cap = self->capacity;
+    if (big_offset || big_size || offset > cap || size > cap - offset) {
+        /* In Python ints: offset + size may not fit in 64 bits. */
+        PyObject *o = big_offset ? big_offset : PyLong_FromUnsignedLongLong(offset);
+        PyObject *n = big_size ? big_size : PyLong_FromUnsignedLongLong(size);
+        PyObject *e = o && n ? PyNumber_Add(o, n) : NULL;
+        if (e)
+            PyErr_Format(PyExc_ValueError, "range [%S, %S) is outside memory of %llu bytes", o, e, ULL(cap));
+        Py_XDECREF(o);
+        Py_XDECREF(n);
+        Py_XDECREF(e);
+        return NULL;
+    }
+    if (!append) {
+        uint64_t start = (offset + TLSF_GRANULARITY - 1) & ~(uint64_t)(TLSF_GRANULARITY - 1);
+        uint64_t end = (offset + size) & ~(uint64_t)(TLSF_GRANULARITY - 1);
+        PyErr_Format(PyExc_ValueError, "range [%llu, %llu) overlaps a pool", ULL(start), ULL(end));
+        return NULL;
+    }
+    /* Appending nothing changes nothing and fails only when no pool ends at offset. */
+    uint64_t taken;
+    if (tlsf_append_free_block(self->t, self->base, offset, 0, &taken) == TLSF_OK) {
+        uint64_t end = offset + (size & ~(uint64_t)(TLSF_GRANULARITY - 1));
+        PyErr_Format(PyExc_ValueError, "range [%llu, %llu) overlaps the next pool", ULL(offset), ULL(end));
+    } else {
+        PyErr_Format(PyExc_ValueError, "no pool ends at offset %llu", ULL(offset));
+    }
+    return NULL;
+}
+
+static PyObject *pool_op(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                         int append)
+{
+    PyObject *a[2], *big_offset = NULL, *big_size = NULL;
+    uint64_t offset, size, taken = 0;
+    PyObject *const names[2] = {s_offset, s_size};
+    const char *fname = append ? "append_free_block" : "insert_free_block";
+    if (bind_args(fname, args, nargs, kwnames, names, 2, 2, a) < 0)
+        return NULL;
+    if (as_range_arg(a[0], &offset, "offset", &big_offset) < 0)
+        return NULL;
+    if (as_range_arg(a[1], &size, "size", &big_size) < 0) {
+        Py_XDECREF(big_offset);
+        return NULL;
+    }
+    if (!self->t) {
+        Py_XDECREF(big_offset);
+        return closed_error(big_size);
+    }
+    /* A huge value is passed as UINT64_MAX, which the core refuses as outside memory. */
+    int rc = append ? tlsf_append_free_block(self->t, self->base, offset, size, &taken)
+                    : tlsf_insert_free_block(self->t, self->base, offset, size, &taken);
+    if (rc == TLSF_OK)
+        return PyLong_FromUnsignedLongLong(taken);
+    if (rc == TLSF_ERANGE)
+        return range_error(self, offset, size, append, big_offset, big_size);
+    Py_XDECREF(big_offset);
+    Py_XDECREF(big_size);
+    return core_error(self, rc, offset, NULL);
+}
+
+static PyObject *heap_insert_free_block(HeapObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                        PyObject *kwnames)
+{
+    return pool_op(self, args, nargs, kwnames, 0);
+}
+
+static PyObject *heap_append_free_block(HeapObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                        PyObject *kwnames)
+{
+    return pool_op(self, args, nargs, kwnames, 1);
+}
+
+/* ------------------------------------------------------------------- batch */
+
+/* The values of a batch argument, converted like the single ones: for sizes,
+ * negative is a ValueError and huge is UINT64_MAX; for offsets, negative and
+ * huge are TLSF_NIL (never live), and the first of them is kept in *bad (a new
+ * reference) for the message. */
+typedef struct {
+    uint64_t *v;
+    size_t n;
+    PyObject *bad; /* the first out-of-range offset */
+    size_t bad_at; /* its index */
+} batch_t;
+
+static void batch_clear(batch_t *b)
+{
+    PyMem_Free(b->v);
+    b->v = NULL;
+    Py_CLEAR(b->bad);
+}
+
+static int batch_alloc(batch_t *b, Py_ssize_t n)
+{
+    if ((size_t)n > PY_SSIZE_T_MAX / sizeof(uint64_t)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->n = (size_t)n;
+    if (!(b->v = PyMem_Malloc(n ? (size_t)n * sizeof(uint64_t) : 1))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* One item: cls is as_u64's class of value v (keep: the int when not ARG_IN). */
+static int batch_put(batch_t *b, size_t k, int cls, uint64_t v, PyObject *keep, int offsets)
+{
+    if (cls == ARG_IN) {
+        b->v[k] = v;
+        return 0;
+    }
+    if (offsets) {
+        b->v[k] = TLSF_NIL;
+        if (!b->bad) {
+            b->bad = keep;
+            b->bad_at = k;
+            return 0;
+        }
+    } else if (cls == ARG_HUGE) {
+        b->v[k] = UINT64_MAX;
+    } else {
+        PyErr_Format(PyExc_ValueError, "size must be >= 0, not %S", keep);
+        Py_DECREF(keep);
+        return -1;
+    }
+    Py_DECREF(keep);
+    return 0;
+}
+
+/* One native integer of a buffer: format character c (one of bBhHiIlLqQnN). */
+static int buffer_item(const char *p, char c, long long *sv, unsigned long long *uv)
+{
+#define GET(T, dst)          \
+    do {                     \
+        T x;                 \
+        memcpy(&x, p, sizeof x); \
+        *dst = x;            \
+    } while (0)
+    switch (c) {
+    case 'b': GET(signed char, sv); return 1;
+    case 'h': GET(short, sv); return 1;
+    case 'i': GET(int, sv); return 1;
+    case 'l': GET(long, sv); return 1;
+    case 'q': GET(long long, sv); return 1;
+    case 'n': GET(Py_ssize_t, sv); return 1;
+    case 'B': GET(unsigned char, uv); return 0;
+    case 'H': GET(unsigned short, uv); return 0;
+    case 'I': GET(unsigned int, uv); return 0;
+    case 'L': GET(unsigned long, uv); return 0;
+    case 'Q': GET(unsigned long long, uv); return 0;
+    default: GET(size_t, uv); return 0; /* 'N' */
+    }
+#undef GET
+}
+
+/* A C-contiguous buffer of native integers, read in place. Returns 1 when
+ * done, 0 when the buffer is of another kind (then read through tolist()),
+ * -1 on error. */
+static int batch_from_buffer(PyObject *obj, batch_t *b, int offsets)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_FULL_RO) < 0)
+        return -1;
+    const char *f = view.format ? view.format : "B";
+    int native = f[0] != '=' && f[0] != '<' && f[0] != '>' && f[0] != '!';
+    if (f[0] == '@' || !native)
+        f++;
+    if (!f[0] || f[1] || !strchr("bBhHiIlLqQnN", f[0])) {
+        PyErr_Format(PyExc_TypeError, "a buffer of integers is needed, not format '%s'",
+                     view.format ? view.format : "B");
+        PyBuffer_Release(&view);
+        return -1;
+    }
+    if (!native || !PyBuffer_IsContiguous(&view, 'C')) {
+        PyBuffer_Release(&view);
+        return 0;
+    }
+    Py_ssize_t n = view.itemsize ? view.len / view.itemsize : 0;
+    if (batch_alloc(b, n) < 0) {
+        PyBuffer_Release(&view);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        long long sv = 0;
+        unsigned long long uv = 0;
+        int cls;
+        if (buffer_item((const char *)view.buf + k * view.itemsize, f[0], &sv, &uv)) {
+            cls = sv < 0 ? ARG_NEG : ARG_IN;
+            uv = sv < 0 ? 0 : (unsigned long long)sv;
+        } else {
+            cls = ARG_IN;
+        }
+        PyObject *keep = NULL;
+        if (cls != ARG_IN && !(keep = PyLong_FromLongLong(sv)))
+            goto fail;
+        if (batch_put(b, (size_t)k, cls, (uint64_t)uv, keep, offsets) < 0)
+            goto fail;
+    }
+    PyBuffer_Release(&view);
+    return 1;
+fail:
+    PyBuffer_Release(&view);
+    batch_clear(b);
+    return -1;
+}
+
+/* A batch argument: a buffer of integers (a numpy array, array.array, ...) or
+ * an iterable of integers (anything with __index__). */
+static int batch_values(PyObject *obj, batch_t *b, int offsets)
+{
+    PyObject *list;
+    b->v = NULL;
+    b->n = 0;
+    b->bad = NULL;
+    b->bad_at = 0;
+    if (PyObject_CheckBuffer(obj)) {
+        int rc = batch_from_buffer(obj, b, offsets);
+        if (rc)
+            return rc < 0 ? -1 : 0;
+        /* Not native or not contiguous: let memoryview decode it. */
+        PyObject *mv = PyMemoryView_FromObject(obj);
+        if (!mv)
+            return -1;
+        if (PyMemoryView_GET_BUFFER(mv)->ndim != 1) {
+            PyObject *flat = PyObject_CallMethod(mv, "cast", "s", "B");
+            PyObject *again = flat ? PyObject_CallMethod(flat, "cast", "s", PyMemoryView_GET_BUFFER(mv)->format) : NULL;
+            Py_XDECREF(flat);
+            Py_DECREF(mv);
+            if (!(mv = again))
+                return -1;
+        }
+        list = PyObject_CallMethod(mv, "tolist", NULL);
+        PyObject *r = PyObject_CallMethod(mv, "release", NULL);
+        Py_XDECREF(r);
+        Py_DECREF(mv);
+    } else {
+        /* A private copy: an item's __index__ cannot resize what is iterated. */
+        list = PySequence_List(obj);
+    }
+    if (!list)
+        return -1;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (batch_alloc(b, n) < 0)
+        goto fail;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        uint64_t v;
+        PyObject *keep = NULL;
+        int cls = as_u64(PyList_GET_ITEM(list, k), &v, &keep);
+        if (cls < 0 || batch_put(b, (size_t)k, cls, v, keep, offsets) < 0)
+            goto fail;
+    }
+    Py_DECREF(list);
+    return 0;
+fail:
+    Py_DECREF(list);
+    batch_clear(b);
+    return -1;
+}
+
+static PyObject *ArrayType; /* array.array */
+
+/* array('q') of the offsets, or an int64 ndarray over it when `given` is an ndarray. */
+static PyObject *offsets_like(PyObject *given, const uint64_t *v, size_t n)
+{
+    /* Offsets are < 2**58: their bytes are those of int64 values. */
+    PyObject *arr = PyObject_CallFunction(ArrayType, "s", "q");
+    PyObject *bytes = arr ? PyMemoryView_FromMemory((char *)v, (Py_ssize_t)(n * sizeof *v), PyBUF_READ) : NULL;
+    PyObject *r = bytes ? PyObject_CallMethod(arr, "frombytes", "O", bytes) : NULL;
+    Py_XDECREF(bytes);
+    if (!r) {
+        Py_XDECREF(arr);
+        return NULL;
+    }
+    Py_DECREF(r);
+    if (strcmp(Py_TYPE(given)->tp_name, "numpy.ndarray") == 0) {
+        PyObject *np = PyImport_ImportModule("numpy");
+        PyObject *nd = np ? PyObject_CallMethod(np, "frombuffer", "Os", arr, "int64") : NULL;
+        Py_XDECREF(np);
+        Py_DECREF(arr);
+        return nd;
+    }
+    return arr;
+}
+
+static PyObject *s_sizes, *s_offsets;
+
+static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[2], *res = NULL;
+    PyObject *const names[2] = {s_sizes, s_align};
+    uint64_t align = 1, *out = NULL;
+    size_t failed = 0;
+    batch_t b;
+    if (bind_args("alloc_many", args, nargs, kwnames, names, 1, 2, a) < 0)
+        return NULL;
+    if (batch_values(a[0], &b, 0) < 0)
+        return NULL;
+    if (a[1] && as_align(a[1], &align) < 0)
+        goto done;
+    if (!self->t) {
+        closed_error(NULL);
+        goto done;
+    }
+    if (!(out = PyMem_Malloc(b.n ? b.n * sizeof *out : 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int rc = tlsf_alloc_many(self->t, self->base, b.v, b.n, align, out, &failed);
+    if (rc == TLSF_OK) {
+        res = offsets_like(a[0], out, b.n);
+    } else if (rc == TLSF_ENOMEM) {
+        uint64_t size = b.v[failed];
+        if (size == UINT64_MAX)
+            PyErr_Format(OutOfMemoryError, "cannot allocate 2**64-1 bytes or more (item %zu)", failed);
+        else if (align == (uint64_t)1 << 63)
+            PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to 2**63 or more (item %zu)",
+                         ULL(size), failed);
+        else
+            PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to %llu (item %zu)", ULL(size),
+                         ULL(align), failed);
+    } else {
+        core_error(self, rc, 0, NULL);
+    }
+done:
+    PyMem_Free(out);
+    batch_clear(&b);
+    return res;
+}
+
+static PyObject *heap_free_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a;
+    size_t bad = 0;
+    batch_t b;
+    if (bind_args("free_many", args, nargs, kwnames, &s_offsets, 1, 1, &a) < 0)
+        return NULL;
+    if (batch_values(a, &b, 1) < 0)
+        return NULL;
+    if (!self->t) {
+        batch_clear(&b);
+        return closed_error(NULL);
+    }
+    int rc = tlsf_free_many(self->t, self->base, b.v, b.n, &bad);
+    if (rc == TLSF_OK) {
+        batch_clear(&b);
+        Py_RETURN_NONE;
+    }
+    /* The first out-of-range offset is invalid, so the core stops at it or before. */
+    PyObject *big = NULL;
+    if (rc == TLSF_EINVAL && bad == b.bad_at && b.bad) {
+        big = b.bad;
+        b.bad = NULL;
+    }
+    core_error(self, rc, b.v[bad], big);
+    batch_clear(&b);
+    return NULL;
+}
+
+/* -------------------------------------------------------------- inspection */
+
+static PyObject *heap_stats(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    tlsf_stats_t s;
+    if (!self->t)
+        return closed_error(NULL);
+    int rc = tlsf_stats(self->t, self->base, &s);
+    if (rc)
+        return core_error(self, rc, 0, NULL);
+    /* Copied out first: building the ints may run the GC, hence any code. */
+    uint64_t v[5] = {s.allocated_bytes, s.free_bytes, s.largest_free, s.allocations, s.free_blocks};
+    PyObject *items[5] = {NULL, NULL, NULL, NULL, NULL}, *res = NULL;
+    for (int i = 0; i < 5; i++)
+        if (!(items[i] = PyLong_FromUnsignedLongLong(v[i])))
+            goto done;
+    res = PyObject_Vectorcall(StatsType, items, 5, NULL);
+done:
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(items[i]);
+    return res;
+}
+
+typedef struct {
+    uint64_t offset, size;
+    int used;
+} block_t;
+
+typedef struct {
+    block_t *v;
+    size_t n, cap;
+} blocks_t;
+
+#define WALK_NOMEM 1000 /* not a TLSF code */
+
+/* Only collects: no Python object is made while the core walks the heap, as
+ * the GC could run a finalizer that frees into it or closes it. */
+static int collect_block(uint64_t offset, uint64_t size, int used, void *ctx)
+{
+    blocks_t *b = ctx;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 16;
+        block_t *v = PyMem_Realloc(b->v, cap * sizeof *v);
+        if (!v)
+            return WALK_NOMEM;
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n].offset = offset;
+    b->v[b->n].size = size;
+    b->v[b->n].used = used;
+    b->n++;
+    return 0;
+}
+
+static PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->t)
+        return closed_error(NULL);
+    tlsf_stats_t s;
+    blocks_t b = {NULL, 0, 0};
+    memset(&s, 0, sizeof s);
+    (void)tlsf_stats(self->t, self->base, &s); /* a size hint: the counters are filled even on error */
+    b.cap = (size_t)(s.allocations + s.free_blocks < 1u << 20 ? s.allocations + s.free_blocks : 1u << 20);
+    if (b.cap && !(b.v = PyMem_Malloc(b.cap * sizeof *b.v)))
+        return PyErr_NoMemory();
+    int rc = tlsf_walk(self->t, self->base, collect_block, &b);
+    if (rc) {
+        PyMem_Free(b.v);
+        if (rc == WALK_NOMEM)
+            return PyErr_NoMemory();
+        return core_error(self, rc, 0, NULL);
+    }
+    PyObject *list = PyList_New((Py_ssize_t)b.n), *it = NULL;
+    if (!list)
+        goto done;
+    for (size_t i = 0; i < b.n; i++) {
+        PyObject *items[3];
+        items[0] = PyLong_FromUnsignedLongLong(b.v[i].offset);
+        items[1] = PyLong_FromUnsignedLongLong(b.v[i].size);
+        items[2] = PyBool_FromLong(b.v[i].used);
+        PyObject *info = items[0] && items[1] ? PyObject_Vectorcall(BlockInfoType, items, 3, NULL) : NULL;
+        for (int k = 0; k < 3; k++)
+            Py_XDECREF(items[k]);
+        if (!info)
+            goto done;
+        PyList_SET_ITEM(list, (Py_ssize_t)i, info);
+    }
+    it = PyObject_GetIter(list);
+done:
+    PyMem_Free(b.v);
+    Py_XDECREF(list);
+    return it;
+}
+
+static PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    char msg[512];
+    if (!self->t)
+        return closed_error(NULL);
+    int rc = tlsf_check(self->t, self->base, msg, sizeof msg);
+    if (rc == TLSF_OK)
+        Py_RETURN_NONE;
+    if (rc != TLSF_ECORRUPT || !msg[0])
+        return core_error(self, rc, 0, NULL);
+    uint64_t where = tlsf_bad_offset(self->t);
+    if (where == TLSF_NIL || strstr(msg, "at offset"))
+        PyErr_SetString(CorruptionError, msg);
+    else
+        PyErr_Format(CorruptionError, "%s; at offset %llu", msg, ULL(where));
+    return NULL;
+}
+
+/* -------------------------------------------------------------------- views */
+
+/* view() hands out memoryviews over this private exporter, one per view, and
+ * counts the buffers it exports: close() refuses while any is held, whatever
+ * slices or copies of the memoryview exist (they all share its one buffer).
+ * Each exporter holds a reference to the heap, so the heap, and the memory it
+ * pins, outlive every view. */
+typedef struct {
+    PyObject_HEAD
+    HeapObject *heap;
+    uint64_t offset, size;
+} ExportObject;
+
+static int export_getbuffer(ExportObject *self, Py_buffer *view, int flags)
+{
+    HeapObject *h = self->heap;
+    if (!h->t) {
+        view->obj = NULL;
+        PyErr_SetString(PyExc_ValueError, "heap is closed");
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, (PyObject *)self, h->base + self->offset, (Py_ssize_t)self->size, 0, flags) < 0)
+        return -1;
+    h->exports++;
+    return 0;
+}
+
+static void export_releasebuffer(ExportObject *self, Py_buffer *Py_UNUSED(view))
+{
+    self->heap->exports--;
+}
+
+static void export_dealloc(ExportObject *self)
+{
+    Py_DECREF(self->heap);
+    PyObject_Free(self);
+}
+
+static PyBufferProcs export_as_buffer = {
+    (getbufferproc)export_getbuffer,
+    (releasebufferproc)export_releasebuffer,
+};
+
+static PyTypeObject ExportType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tlsf._core._ViewExport",
+    .tp_basicsize = sizeof(ExportObject),
+    .tp_dealloc = (destructor)export_dealloc,
+    .tp_as_buffer = &export_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Exports the bytes of one allocation to the memoryview made by Heap.view().",
+};
+
+static PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *a[2], *bad = NULL;
+    PyObject *const names[2] = {s_offset, s_size};
+    uint64_t offset, size = 0, usable;
+    int size_cls = ARG_IN;
+    if (bind_args("view", args, nargs, kwnames, names, 1, 2, a) < 0)
+        return NULL;
+    if (as_offset(a[0], &offset, &bad) < 0)
+        return NULL;
+    if (a[1] && a[1] != Py_None && (size_cls = as_u64(a[1], &size, NULL)) < 0) {
+        Py_XDECREF(bad);
+        return NULL;
+    }
+    if (!self->t)
+        return closed_error(bad);
+    int rc = tlsf_usable_size(self->t, self->base, offset, &usable);
+    if (rc)
+        return core_error(self, rc, offset, bad);
+    if (!a[1] || a[1] == Py_None) {
+        size = usable;
+    } else if (size_cls != ARG_IN || size > usable) {
+        PyErr_Format(PyExc_ValueError, "view size outside 0..%llu (the usable size)", ULL(usable));
+        return NULL;
+    }
+    ExportObject *e = PyObject_New(ExportObject, &ExportType);
+    if (!e)
+        return NULL;
+    Py_INCREF(self);
+    e->heap = self;
+    e->offset = offset;
+    e->size = size;
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)e);
+    Py_DECREF(e);
+    return mv;
+}
+
+/* -------------------------------------------------------------- life cycle */
+
+/* Frees everything but `owned`; marks the heap closed first, since releasing
+ * the buffer may run Python code (an exporter written in Python). */
+static void heap_release(HeapObject *self)
+{
+    tlsf_t *t = self->t;
+    if (t)
+        tlsf_fini(t, self->base); /* unpoisons the arena in -DTLSF_POISON builds */
+    self->t = NULL;
+    self->base = NULL;
+    PyMem_Free(t);
+    if (self->buf.obj)
+        PyBuffer_Release(&self->buf); /* sets buf.obj to NULL */
+}
+
+static PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->t)
+        Py_RETURN_NONE;
+    if (self->exports) {
+        PyErr_Format(PyExc_BufferError, "cannot close the heap while views of it are alive (%zd export%s)",
+                     self->exports, self->exports == 1 ? "" : "s");
+        return NULL;
+    }
+    heap_release(self);
+    PyObject *owned = self->owned;
+    self->owned = NULL;
+    if (owned && !PyByteArray_Check(owned)) { /* the mmap: unmapped now, not when collected */
+        PyObject *r = PyObject_CallMethod(owned, "close", NULL);
+        Py_DECREF(owned);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    } else {
+        Py_XDECREF(owned);
+    }
+    Py_RETURN_NONE;
+}
+
+static void heap_dealloc(HeapObject *self)
+{
+    /* No view can be alive: each holds a reference to the heap. */
+    if (self->weakrefs)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    heap_release(self);
+    Py_CLEAR(self->owned);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"memory", "sl_len", "pool", NULL};
+    PyObject *memory, *sl_obj = NULL, *bad = NULL;
+    int pool = 1;
+    uint64_t sl_len = TLSF_SL_LEN_DEFAULT;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$Op:Heap", kwlist, &memory, &sl_obj, &pool))
+        return NULL;
+    if (sl_obj) {
+        int cls = as_u64(sl_obj, &sl_len, NULL);
+        if (cls < 0)
+            return NULL;
+        if (cls != ARG_IN)
+            sl_len = 0;
+    }
+    if (!sl_len || sl_len > 64 || (sl_len & (sl_len - 1))) {
+        PyErr_SetString(PyExc_ValueError, "sl_len must be a power of two in 1..64");
+        return NULL;
+    }
+
+    HeapObject *self = (HeapObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->sl_len = (unsigned)sl_len;
+
+    if (PyLong_Check(memory)) { /* that many bytes of anonymous memory, owned */
+        uint64_t n;
+        int cls = as_u64(memory, &n, &bad);
+        if (cls < 0)
+            goto fail;
+        if (cls == ARG_NEG) {
+            PyErr_Format(PyExc_ValueError, "memory size must be >= 0, not %S", bad);
+            goto fail;
+        }
+        if (cls == ARG_HUGE || n > TLSF_MAX_CAPACITY || n > (uint64_t)PY_SSIZE_T_MAX) {
+            PyErr_Format(PyExc_ValueError, "memory of %S bytes exceeds the largest capacity, 2**58",
+                         bad ? bad : memory);
+            goto fail;
+        }
+        if (n == 0) {
+            self->owned = PyByteArray_FromStringAndSize(NULL, 0);
+        } else {
+            PyObject *mmap = PyImport_ImportModule("mmap");
+            if (!mmap)
+                goto fail;
+            self->owned = PyObject_CallMethod(mmap, "mmap", "in", -1, (Py_ssize_t)n);
+            Py_DECREF(mmap);
+        }
+        if (!self->owned)
+            goto fail;
+        memory = self->owned;
+    }
+
+    if (!PyObject_CheckBuffer(memory)) {
+        PyErr_Format(PyExc_TypeError, "memory must be a writable buffer or an int, not %.200s",
+                     Py_TYPE(memory)->tp_name);
+        goto fail;
+    }
+    /* Writable is asked for, so that no exporter hands out a read-only copy.
+     * Exporters refuse it with different exceptions (numpy: ValueError), so a
+     * read-only request tells what is wrong: read-only is a TypeError. */
+    if (PyObject_GetBuffer(memory, &self->buf, PyBUF_FULL) < 0) {
+        PyObject *et, *ev, *tb;
+        Py_buffer probe;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (PyObject_GetBuffer(memory, &probe, PyBUF_FULL_RO) < 0) {
+            PyErr_Clear();
+            PyErr_Restore(et, ev, tb);
+            goto fail;
+        }
+        int readonly = probe.readonly;
+        PyBuffer_Release(&probe);
+        if (readonly) {
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+            PyErr_SetString(PyExc_TypeError, "memory must be a writable buffer, not read-only");
+        } else {
+            PyErr_Restore(et, ev, tb);
+        }
+        goto fail;
+    }
+    if (self->buf.readonly) {
+        PyErr_SetString(PyExc_TypeError, "memory must be a writable buffer, not read-only");
+        goto fail;
+    }
+    if (!PyBuffer_IsContiguous(&self->buf, 'C')) {
+        PyErr_SetString(PyExc_ValueError, "memory must be C-contiguous");
+        goto fail;
+    }
+    self->capacity = (uint64_t)self->buf.len;
+    if (self->capacity > TLSF_MAX_CAPACITY) {
+        PyErr_Format(PyExc_ValueError, "memory of %llu bytes exceeds the largest capacity, 2**58",
+                     ULL(self->capacity));
+        goto fail;
+    }
+    size_t control = tlsf_control_size(self->capacity, self->sl_len);
+    if (!control) {
+        PyErr_SetString(PyExc_ValueError, "sl_len must be a power of two in 1..64");
+        goto fail;
+    }
+    tlsf_t *t = PyMem_Malloc(control); /* 8-byte aligned, as tlsf_init needs */
+    if (!t) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    int rc = tlsf_init(t, self->capacity, self->sl_len);
+    uint64_t taken;
+    if (rc == TLSF_OK && pool)
+        rc = tlsf_insert_free_block(t, (uint8_t *)self->buf.buf, 0, self->capacity, &taken);
+    if (rc) {
+        PyMem_Free(t);
+        core_error(self, rc, 0, NULL);
+        goto fail;
+    }
+    self->t = t;
+    self->base = (uint8_t *)self->buf.buf;
+    Py_XDECREF(bad);
+    return (PyObject *)self;
+
+fail:
+    Py_XDECREF(bad);
+    Py_DECREF(self); /* heap_dealloc frees what was made */
+    return NULL;
+}
+
+static PyObject *heap_enter(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_INCREF(self);
+    return (PyObject *)self;
+}
+
+static PyObject *heap_exit(HeapObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
+{
+    return heap_close(self, NULL);
+}
+
+static PyObject *heap_repr(HeapObject *self)
+{
+    if (!self->t)
+        return PyUnicode_FromFormat("<tlsf.Heap capacity=%llu sl_len=%u closed>", ULL(self->capacity),
+                                    self->sl_len);
+    tlsf_stats_t s;
+    memset(&s, 0, sizeof s);
+    (void)tlsf_stats(self->t, self->base, &s); /* the counters are filled even on error */
+    return PyUnicode_FromFormat("<tlsf.Heap capacity=%llu sl_len=%u allocations=%llu>", ULL(self->capacity),
+                                self->sl_len, ULL(s.allocations));
+}
+
+static PyObject *heap_get_capacity(HeapObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(self->capacity);
+}
+
+static PyObject *heap_get_sl_len(HeapObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(self->sl_len);
+}
+
+static PyObject *heap_get_closed(HeapObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->t == NULL);
+}
+
+#define FASTCALL_KW(f) ((PyCFunction)(void (*)(void))(f))
+
+static PyMethodDef heap_methods[] = {
+    {"alloc", FASTCALL_KW(heap_alloc), METH_FASTCALL | METH_KEYWORDS,
+     "alloc(size, align=1) -> int\n\nAllocate size bytes aligned to align (a power of two); "
+     "return the payload offset. OutOfMemoryError if nothing fits."},
+    {"free", FASTCALL_KW(heap_free), METH_FASTCALL | METH_KEYWORDS,
+     "free(offset)\n\nFree the allocation at offset. InvalidOffsetError if it is not live."},
+    {"realloc", FASTCALL_KW(heap_realloc), METH_FASTCALL | METH_KEYWORDS,
+     "realloc(offset, size) -> int\n\nResize an allocation, keeping its contents and alignment; "
+     "return its (possibly new) offset. On failure the allocation is untouched."},
+    {"usable_size", FASTCALL_KW(heap_usable_size), METH_FASTCALL | METH_KEYWORDS,
+     "usable_size(offset) -> int\n\nBytes usable at the live allocation at offset."},
+    {"insert_free_block", FASTCALL_KW(heap_insert_free_block), METH_FASTCALL | METH_KEYWORDS,
+     "insert_free_block(offset, size) -> int\n\nMake [offset, offset+size) a new pool; "
+     "return the bytes taken (0 if too small)."},
+    {"append_free_block", FASTCALL_KW(heap_append_free_block), METH_FASTCALL | METH_KEYWORDS,
+     "append_free_block(offset, size) -> int\n\nGrow the pool that ends at offset by size bytes; "
+     "return the bytes added."},
+    {"alloc_many", FASTCALL_KW(heap_alloc_many), METH_FASTCALL | METH_KEYWORDS,
+     "alloc_many(sizes, align=1) -> array('q') or ndarray\n\nAllocate every size in sizes (an "
+     "iterable or a buffer of integers), all aligned to align; all or nothing. The offsets come "
+     "back as array('q'), or an int64 ndarray when sizes is one."},
+    {"free_many", FASTCALL_KW(heap_free_many), METH_FASTCALL | METH_KEYWORDS,
+     "free_many(offsets)\n\nFree every offset in offsets (an iterable or a buffer of integers); "
+     "all are validated before any is freed."},
+    {"stats", (PyCFunction)heap_stats, METH_NOARGS, "stats() -> tlsf.Stats"},
+    {"walk", (PyCFunction)heap_walk, METH_NOARGS,
+     "walk() -> iterator of tlsf.BlockInfo\n\nEvery block of every pool in address order."},
+    {"check", (PyCFunction)heap_check, METH_NOARGS,
+     "check()\n\nFull invariant check; CorruptionError if the heap is inconsistent."},
+    {"view", FASTCALL_KW(heap_view), METH_FASTCALL | METH_KEYWORDS,
+     "view(offset, size=None) -> memoryview\n\nA writable view of the first size bytes "
+     "(default: all usable bytes) of the live allocation at offset."},
+    {"close", (PyCFunction)heap_close, METH_NOARGS,
+     "close()\n\nRelease the memory and the control structure. Idempotent; BufferError "
+     "while views are alive (the heap then stays open)."},
+    {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef heap_getset[] = {
+    {"capacity", (getter)heap_get_capacity, NULL, "Size of the memory in bytes.", NULL},
+    {"sl_len", (getter)heap_get_sl_len, NULL, "Second-level lists per first-level class.", NULL},
+    {"closed", (getter)heap_get_closed, NULL, "True once close() has succeeded.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject HeapType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tlsf._core.Heap",
+    .tp_basicsize = sizeof(HeapObject),
+    .tp_dealloc = (destructor)heap_dealloc,
+    .tp_repr = (reprfunc)heap_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Heap(memory, *, sl_len=32, pool=True)\n\n"
+              "A TLSF heap over memory: a writable C-contiguous buffer, or an int\n"
+              "(that many bytes of anonymous memory owned by the heap).",
+    .tp_weaklistoffset = offsetof(HeapObject, weakrefs),
+    .tp_methods = heap_methods,
+    .tp_getset = heap_getset,
+    .tp_new = heap_new,
+};
+
+/* ------------------------------------------------------------------ module */
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "tlsf._core",
+    .m_doc = "The C core of tlsf: Heap, a TLSF allocator over a Python buffer.",
+    .m_size = -1,
+};
+
+static int import_attr(const char *module, const char *name, PyObject **out)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (!m)
+        return -1;
+    *out = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return *out ? 0 : -1;
+}
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    if (import_attr("tlsf._errors", "OutOfMemoryError", &OutOfMemoryError) < 0 ||
+        import_attr("tlsf._errors", "InvalidOffsetError", &InvalidOffsetError) < 0 ||
+        import_attr("tlsf._errors", "CorruptionError", &CorruptionError) < 0 ||
+        import_attr("tlsf._records", "Stats", &StatsType) < 0 ||
+        import_attr("tlsf._records", "BlockInfo", &BlockInfoType) < 0)
+        return NULL;
+    if (!(s_offset = PyUnicode_InternFromString("offset")) || !(s_size = PyUnicode_InternFromString("size")) ||
+        !(s_align = PyUnicode_InternFromString("align")) || !(s_sizes = PyUnicode_InternFromString("sizes")) ||
+        !(s_offsets = PyUnicode_InternFromString("offsets")))
+        return NULL;
+    if (import_attr("array", "array", &ArrayType) < 0)
+        return NULL;
+    if (PyType_Ready(&ExportType) < 0 || PyType_Ready(&HeapType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (!m)
+        return NULL;
+    if (PyModule_AddType(m, &HeapType) < 0 || PyModule_AddIntConstant(m, "GRANULARITY", TLSF_GRANULARITY) < 0 ||
+        PyModule_AddIntConstant(m, "HEADER_SIZE", TLSF_HEADER_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "MIN_BLOCK", TLSF_MIN_BLOCK) < 0 ||
+        PyModule_AddIntConstant(m, "SENTINEL_SIZE", TLSF_SENTINEL_SIZE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
