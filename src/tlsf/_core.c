@@ -1291,6 +1291,56 @@ static int import_attr(const char *module, const char *name, PyObject **out)
     return *out ? 0 : -1;
 }
 
+/* _Floor: the benchmark's floor. The same calling conventions as Heap.alloc,
+ * free and realloc, and a fresh int per allocation, but no allocator: the
+ * least a Python allocator call can cost (python -m tlsf bench). */
+typedef struct {
+    PyObject_HEAD
+    long long next;
+} FloorObject;
+
+static PyObject *floor_alloc(FloorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)args;
+    if (UNLIKELY(kwnames || nargs < 1 || nargs > 2))
+        return PyErr_Format(PyExc_TypeError, "alloc(size, align=1)"), NULL;
+    return PyLong_FromLongLong(self->next += 16);
+}
+
+static PyObject *floor_free(FloorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self, (void)args;
+    if (UNLIKELY(kwnames || nargs != 1))
+        return PyErr_Format(PyExc_TypeError, "free(offset)"), NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *floor_realloc(FloorObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    (void)self;
+    if (UNLIKELY(kwnames || nargs != 2))
+        return PyErr_Format(PyExc_TypeError, "realloc(offset, size)"), NULL;
+    Py_INCREF(args[0]);
+    return args[0];
+}
+
+static PyMethodDef floor_methods[] = {
+    {"alloc", FASTCALL_KW(floor_alloc), METH_FASTCALL | METH_KEYWORDS, NULL},
+    {"free", FASTCALL_KW(floor_free), METH_FASTCALL | METH_KEYWORDS, NULL},
+    {"realloc", FASTCALL_KW(floor_realloc), METH_FASTCALL | METH_KEYWORDS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FloorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tlsf._core._Floor",
+    .tp_basicsize = sizeof(FloorObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Do-nothing alloc/free/realloc with Heap's calling conventions (benchmark floor).",
+    .tp_methods = floor_methods,
+    .tp_new = PyType_GenericNew,
+};
+
 PyMODINIT_FUNC PyInit__core(void)
 {
     if (import_attr("tlsf._errors", "OutOfMemoryError", &OutOfMemoryError) < 0 ||
@@ -1305,12 +1355,13 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (import_attr("array", "array", &ArrayType) < 0)
         return NULL;
-    if (PyType_Ready(&ExportType) < 0 || PyType_Ready(&HeapType) < 0)
+    if (PyType_Ready(&ExportType) < 0 || PyType_Ready(&HeapType) < 0 || PyType_Ready(&FloorType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
         return NULL;
-    if (PyModule_AddType(m, &HeapType) < 0 || PyModule_AddIntConstant(m, "GRANULARITY", TLSF_GRANULARITY) < 0 ||
+    if (PyModule_AddType(m, &HeapType) < 0 || PyModule_AddType(m, &FloorType) < 0 ||
+        PyModule_AddIntConstant(m, "GRANULARITY", TLSF_GRANULARITY) < 0 ||
         PyModule_AddIntConstant(m, "HEADER_SIZE", TLSF_HEADER_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "MIN_BLOCK", TLSF_MIN_BLOCK) < 0 ||
         PyModule_AddIntConstant(m, "SENTINEL_SIZE", TLSF_SENTINEL_SIZE) < 0) {

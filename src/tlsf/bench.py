@@ -14,6 +14,7 @@ replay a realloc as allocate + free (no copy).
 from __future__ import annotations
 
 import json
+import mmap
 import statistics
 import sys
 import time
@@ -62,7 +63,7 @@ class Contender:
     """One allocator: how to make a fresh instance and replay through it."""
 
     name: str
-    make: Callable[[int], Any]  # capacity -> state
+    make: Callable[[Any], Any]  # memory (a pre-faulted bytearray) -> state
     calls: Callable[[Any], tuple[Any, Any, Any]]  # state -> (alloc, free, realloc)
     aligned: bool  # takes (size, align)
     end: Callable[[Any, Any, int], int]  # (state, handle, size) -> highest byte used
@@ -72,7 +73,7 @@ class Contender:
 def _heap_contender(name: str, cls: Any) -> Contender:
     return Contender(
         name,
-        make=lambda cap: cls(cap),
+        make=lambda memory: cls(memory),
         calls=lambda h: (h.alloc, h.free, h.realloc),
         aligned=True,
         end=lambda h, off, size: off + size,
@@ -96,7 +97,7 @@ def _mp_contender() -> Contender:
     def end(h: Any, block: Any, size: int) -> int:
         return sum(arena.size for arena in h._arenas)  # its footprint: every arena mapped
 
-    return Contender("multiprocessing.heap", lambda cap: MpHeap(), calls, False, end)
+    return Contender("multiprocessing.heap", lambda memory: MpHeap(), calls, False, end)
 
 
 def _offset_allocator_contender() -> Contender | None:
@@ -123,7 +124,7 @@ def _offset_allocator_contender() -> Contender | None:
 
     return Contender(
         "TLSFAllocator",
-        lambda cap: TLSFAllocator.OffsetAllocator(min(cap, failed), 1 << 21),
+        lambda memory: TLSFAllocator.OffsetAllocator(min(len(memory), failed), 1 << 21),
         calls,
         False,
         end,
@@ -137,7 +138,7 @@ def _floor_contender() -> Contender | None:
         return None
     return Contender(
         "floor",
-        make=lambda cap: _Floor(),
+        make=lambda memory: _Floor(),
         calls=lambda f: (f.alloc, f.free, f.realloc),
         aligned=True,
         end=lambda f, off, size: 0,
@@ -171,9 +172,9 @@ class Result:
         return statistics.median(self.times)
 
 
-def footprint(c: Contender, ops: Records, n_ids: int, capacity: int) -> tuple[int, int]:
+def footprint(c: Contender, ops: Records, n_ids: int, memory: bytearray) -> tuple[int, int]:
     """(highest byte used, peak live requested bytes) over one untimed replay."""
-    state = c.make(capacity)
+    state = c.make(memory)
     alloc, free, realloc = c.calls(state)
     slots: list[Any] = [None] * n_ids
     sizes = [0] * n_ids
@@ -206,12 +207,16 @@ def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
             break
         ops.append((op, ident, size, 1 << align_log2))
     n_ids = 1 + max(r[1] for r in ops)
+    # One buffer for every heap, its pages touched once: page faults are the
+    # operating system's cost, not the allocator's.
+    memory = bytearray(capacity)
+    memory[:: mmap.PAGESIZE] = bytes(len(range(0, capacity, mmap.PAGESIZE)))
     cs = contenders()
     results = {c.name: Result(c.name) for c in cs}
     for r in range(rounds):
         for c in cs:
             progress(f"{name}: round {r + 1}/{rounds}, {c.name}")
-            state = c.make(capacity)
+            state = c.make(memory)
             alloc, free, realloc = c.calls(state)
             loop = replay_aligned if c.aligned else replay_unaligned
             t0 = time.perf_counter()
@@ -221,7 +226,7 @@ def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
     for c in cs:
         if c.name != "floor":
             progress(f"{name}: fragmentation, {c.name}")
-            results[c.name].high_water, results[c.name].peak_live = footprint(c, ops, n_ids, capacity)
+            results[c.name].high_water, results[c.name].peak_live = footprint(c, ops, n_ids, memory)
     return list(results.values())
 
 
