@@ -589,7 +589,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
     uint64_t q;
     if ((rc = tlsf_alloc(t, base, size, (uint64_t)1 << align_log2, &q)))
         return rc;
-    memcpy(base + q, base + p, old - HDR);
+    memmove(base + q, base + p, old - HDR); /* disjoint unless the arena was scribbled on */
     if ((rc = tlsf_free(t, base, p)))
         return rc;
     *out = q;

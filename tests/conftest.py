@@ -1,0 +1,116 @@
+"""Shared fixtures and helpers of the tlsf test suite.
+
+Every test that takes the `Heap` fixture runs once per implementation: the C
+core `tlsf._core.Heap` ("c", skipped when the extension is not built) and the
+pure-Python twin `tlsf.pure.Heap` ("python"). With TLSF_PURE_PYTHON=1 only the
+twin runs.
+
+Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "default" (fast local
+runs) and "ci" (the stateful test runs 2,000 examples).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import tlsf
+
+PURE_ONLY = os.environ.get("TLSF_PURE_PYTHON", "") not in ("", "0")
+IMPLS = ["python"] if PURE_ONLY else ["c", "python"]
+
+GRAN = 16  # granularity and header size
+MIN_BLOCK = 32  # smallest block, header included; also the size of a pool's sentinel
+
+_common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("default", max_examples=150, **_common)
+settings.register_profile("ci", max_examples=2000, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def heap_class(name: str):
+    """The Heap class of implementation `name` ("c" or "python"); skips a missing C core."""
+    if name == "c":
+        return pytest.importorskip("tlsf._core", reason="C core not built").Heap
+    from tlsf.pure import Heap
+
+    return Heap
+
+
+@pytest.fixture(params=IMPLS)
+def Heap(request):  # noqa: N802 - it is a class
+    """The Heap class of each implementation in turn."""
+    return heap_class(request.param)
+
+
+@pytest.fixture
+def both():
+    """(C Heap class, pure Heap class); skips unless the C core is built and allowed."""
+    if PURE_ONLY:
+        pytest.skip("TLSF_PURE_PYTHON=1: C-vs-Python comparisons run in the normal run")
+    return heap_class("c"), heap_class("python")
+
+
+# ----------------------------------------------------------------- helpers
+
+
+def round_up(x: int, a: int = GRAN) -> int:
+    return -(-x // a) * a
+
+
+def round_down(x: int, a: int = GRAN) -> int:
+    return x // a * a
+
+
+def new_heap(Heap, capacity: int, **kw):  # noqa: N803
+    """A heap over a fresh bytearray; returns (heap, memory)."""
+    mem = bytearray(capacity)
+    return Heap(mem, **kw), mem
+
+
+def snapshot(heap, mem) -> tuple:
+    """Everything observable about a heap without changing it."""
+    return bytes(mem), list(heap.walk()), heap.stats()
+
+
+def pattern(serial: int, n: int) -> bytes:
+    """n bytes unique to `serial` (deterministic)."""
+    return random.Random(serial).randbytes(n)
+
+
+def assert_consistent(heap, live: dict | None = None, capacity: int | None = None) -> None:
+    """check() passes; walk(), stats() and the live allocations {offset: size asked} agree."""
+    heap.check()
+    blocks = list(heap.walk())
+    st = heap.stats()
+    assert all(type(b) is tlsf.BlockInfo for b in blocks)
+    assert type(st) is tlsf.Stats
+    used = [b for b in blocks if b.used]
+    free = [b for b in blocks if not b.used]
+    assert st.allocations == len(used)
+    assert st.allocated_bytes == sum(b.size - GRAN for b in used)
+    assert st.free_blocks == len(free)
+    assert st.free_bytes == sum(b.size for b in free)
+    if free:
+        assert 0 < st.largest_free <= max(b.size for b in free) - GRAN
+    else:
+        assert st.largest_free == 0
+    prev_end, prev_free = -1, False
+    for b in blocks:
+        assert b.offset % GRAN == 0 and b.size % GRAN == 0 and b.size >= MIN_BLOCK
+        assert b.offset >= prev_end  # address order, no overlap
+        if b.offset == prev_end:
+            assert not (prev_free and not b.used), f"free blocks touch at {b.offset}"
+        else:  # a new pool: the previous one ended with its 32-byte sentinel
+            assert prev_end == -1 or b.offset >= prev_end + MIN_BLOCK
+        prev_end, prev_free = b.offset + b.size, not b.used
+    if capacity is not None:
+        assert prev_end + MIN_BLOCK <= capacity or not blocks
+    if live is not None:
+        assert sorted(b.offset + GRAN for b in used) == sorted(live)
+        for b in used:
+            off = b.offset + GRAN
+            assert heap.usable_size(off) == b.size - GRAN >= live[off]

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# tests/native/run.sh: the native hardening tests of the C core, for CI.
+#
+# Installs nothing. Prerequisites on a fresh Debian 12 (bookworm) machine:
+#   apt-get update
+#   apt-get install -y --no-install-recommends make gcc libc6-dev clang libclang-rt-14-dev
+# (gcc builds the stress test with ASan + UBSan; clang and libclang-rt-14-dev,
+# which holds libFuzzer and clang's sanitizer runtimes, build the fuzzer.)
+#
+# Runs:
+#   make -C tests/native check   the stress test, 10M operations (about 30 s here)
+#   make -C fuzz run             the libFuzzer target for FUZZ_SECONDS (default 60)
+# and fails if either fails. Environment: FUZZ_SECONDS, CC, CLANG, OPS, SEED.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+export FUZZ_SECONDS
+
+echo "== native stress test of the C core (ASan + UBSan)"
+make -C tests/native check
+
+echo "== libFuzzer target for the C core, ${FUZZ_SECONDS} s (ASan + UBSan)"
+make -C fuzz run
+
+echo "native: 2 passed, 0 failed"

@@ -1,0 +1,119 @@
+"""The batch API: alloc_many (all or nothing) and free_many (every offset validated first)."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+import pytest
+from conftest import assert_consistent, new_heap, snapshot
+
+import tlsf
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_alloc_many_is_sequential_alloc(Heap, seed):
+    rng = random.Random(seed)
+    sl_len = rng.choice([1, 8, 32, 64])
+    h1, _ = new_heap(Heap, 256 * 1024, sl_len=sl_len)
+    h2, _ = new_heap(Heap, 256 * 1024, sl_len=sl_len)
+    for _ in range(30):
+        sizes = [rng.randrange(0, 3000) for _ in range(rng.randrange(0, 20))]
+        align = 2 ** rng.randrange(0, 10)
+        try:
+            batch = list(h1.alloc_many(sizes, align))
+        except tlsf.OutOfMemoryError:
+            batch = None
+        one_by_one = []
+        try:
+            for s in sizes:
+                one_by_one.append(h2.alloc(s, align))
+        except tlsf.OutOfMemoryError:
+            for off in reversed(one_by_one):
+                h2.free(off)
+            one_by_one = None
+        assert batch == one_by_one
+        assert list(h1.walk()) == list(h2.walk())
+        live = [b.offset + 16 for b in h1.walk() if b.used]
+        victims = rng.sample(live, len(live) // 2)
+        h1.free_many(victims)
+        for off in victims:
+            h2.free(off)
+        assert list(h1.walk()) == list(h2.walk())
+    assert_consistent(h1)
+
+
+def test_alloc_many_result_types(Heap):
+    h, _ = new_heap(Heap, 65536)
+    out = h.alloc_many([1, 100, 17], 64)
+    assert isinstance(out, array) and out.typecode == "q"
+    assert all(off % 64 == 0 for off in out)
+    assert [h.usable_size(off) for off in out] == [16, 112, 32]
+    for sizes in ((5, 6), array("I", [5, 6]), array("q", [5, 6]), range(5, 7)):
+        out = h.alloc_many(sizes)
+        assert len(out) == 2 and all(h.usable_size(off) >= 6 for off in out)
+    assert len(h.alloc_many([])) == 0
+    assert h.stats().allocations == 3 + 4 * 2
+    np = pytest.importorskip("numpy")
+    out = h.alloc_many(np.array([10, 20, 30], dtype=np.uint32))
+    assert isinstance(out, np.ndarray) and out.dtype == np.int64 and out.shape == (3,)
+    h.free_many(out)
+    h.free_many(np.array(h.alloc_many([1, 2]), dtype=np.int64))
+    assert h.stats().allocations == 3 + 4 * 2
+
+
+@pytest.mark.parametrize("bad_size", [70_000, 2**64, 2**70])
+def test_alloc_many_all_or_nothing(Heap, bad_size):
+    h, mem = new_heap(Heap, 65536)
+    keep = h.alloc_many([100, 200, 300])
+    h.free(keep[1])
+    walk, stats = list(h.walk()), h.stats()
+    for sizes in ([bad_size], [10, 20, bad_size], [100] * 50 + [bad_size], [3000] * 30):
+        with pytest.raises(tlsf.OutOfMemoryError):
+            h.alloc_many(sizes)
+        assert list(h.walk()) == walk
+        assert h.stats() == stats
+    assert_consistent(h, {keep[0]: 100, keep[2]: 300})
+
+
+def test_alloc_many_bad_arguments(Heap):
+    h, mem = new_heap(Heap, 65536)
+    before = snapshot(h, mem)
+    with pytest.raises(ValueError):
+        h.alloc_many([10, -1])
+    with pytest.raises(ValueError):
+        h.alloc_many([10], 3)
+    for bad in ([10, 1.5], [None], ["1"], 5, None):
+        with pytest.raises(TypeError):
+            h.alloc_many(bad)
+    assert snapshot(h, mem) == before
+    h.close()
+    with pytest.raises(ValueError):
+        h.alloc_many([10])
+    with pytest.raises(ValueError):
+        h.free_many([16])
+
+
+def test_free_many_validates_everything_first(Heap):
+    h, mem = new_heap(Heap, 65536)
+    offs = list(h.alloc_many([100] * 10))
+    freed = offs.pop(3)
+    h.free(freed)
+    before = snapshot(h, mem)
+    for bad_list, bad in (
+        (offs[:5] + [freed] + offs[5:], freed),  # a double free in the middle
+        (offs + [offs[2]], offs[2]),  # listed twice
+        (offs[:2] + [offs[2] + 16], offs[2] + 16),  # interior
+        ([-1] + offs, -1),
+        (offs + [2**70], 2**70),
+    ):
+        with pytest.raises(tlsf.InvalidOffsetError) as e:
+            h.free_many(bad_list)
+        assert str(bad) in str(e.value)
+        assert snapshot(h, mem) == before  # nothing was freed
+    with pytest.raises(TypeError):
+        h.free_many(offs[:2] + [1.5])
+    assert snapshot(h, mem) == before
+    h.free_many(offs)
+    h.free_many([])
+    assert [b.used for b in h.walk()] == [False]
