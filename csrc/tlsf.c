@@ -11,7 +11,11 @@
  *
  *   used block   [size|flags|align][prev_phys] payload ...
  *   free block   [size          ][prev_phys][next_free][prev_free] ...
- *   sentinel     [32|USED|SENT  ][prev_phys][pool_start][next_pool]
+ *   sentinel     [32|flags      ][prev_phys][pool_start][next_pool]
+ *
+ * Flags: USED, SENTINEL, and PREV_FREE (the previous block is free), so that
+ * freeing a block next to a used one does not touch that block's header. A
+ * free block has no flags: its previous block is never free.
  *
  * Every pool ends with a sentinel, a permanently used 32-byte block that stops
  * coalescing and links the pools in address order (next_pool). prev_phys is
@@ -38,6 +42,7 @@
 
 #define F_USED ((uint64_t)1)
 #define F_SENTINEL ((uint64_t)2)
+#define F_PREV_FREE ((uint64_t)4)
 #define ALIGN_SHIFT 58 /* a used block's size word keeps log2(alignment) in bits 58..63 */
 #define SIZE_MASK ((((uint64_t)1 << ALIGN_SHIFT) - 1) & ~(uint64_t)(GRAN - 1))
 #define FL_MAX 60 /* first-level classes for any 64-bit size: 2^4 .. 2^63 */
@@ -304,7 +309,7 @@ static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, u
 static int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *word)
 {
     uint64_t w = rd(base, b, W_SIZE), s = w & SIZE_MASK;
-    if ((w & (GRAN - 1)) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b)
+    if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b)
         return corrupt(t, b);
     *word = w;
     return TLSF_OK;
@@ -316,31 +321,38 @@ typedef struct {
     int prev_free, next_free;
 } neighbours_t;
 
-static int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t size,
+/* Of used block b with size word w. The previous block is read only when w
+ * says it is free. */
+static int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
                             neighbours_t *nb)
 {
     int rc;
-    nb->next = b + size;
+    nb->next = b + (w & SIZE_MASK);
     nb->next_free = !(rd(base, nb->next, W_SIZE) & F_USED);
     if (nb->next_free && (rc = check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index)))
         return rc;
     nb->prev = rd(base, b, W_PREV);
-    nb->prev_free = 0;
-    if (nb->prev != NIL) {
-        if (!valid_block_offset(t, nb->prev) || nb->prev >= b)
+    nb->prev_free = (w & F_PREV_FREE) != 0;
+    if (nb->prev_free) {
+        if (nb->prev == NIL || !valid_block_offset(t, nb->prev) || nb->prev >= b)
             return corrupt(t, b);
-        if (!(rd(base, nb->prev, W_SIZE) & F_USED)) {
-            if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size, &nb->prev_index)))
-                return rc;
-            if (nb->prev + nb->prev_size != b)
-                return corrupt(t, nb->prev);
-            nb->prev_free = 1;
-        }
+        if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size, &nb->prev_index)))
+            return rc;
+        if (nb->prev + nb->prev_size != b)
+            return corrupt(t, nb->prev);
     }
     return TLSF_OK;
 }
 
 /* --------------------------------------------------------- block placement */
+
+/* Block `next` now follows block `prev`, free or not. */
+static inline void link_next(uint8_t *base, uint64_t next, uint64_t prev, int prev_free)
+{
+    uint64_t w = rd(base, next, W_SIZE);
+    wr(base, next, W_SIZE, prev_free ? w | F_PREV_FREE : w & ~F_PREV_FREE);
+    wr(base, next, W_PREV, prev);
+}
 
 /* Padding in front of the payload for alignment `align` in a block at b:
  * 0, or at least MIN_BLOCK so that it can be a free block of its own. */
@@ -371,13 +383,13 @@ static uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint6
         uint64_t rest = b + need;
         wr(base, rest, W_SIZE, size - need);
         wr(base, rest, W_PREV, b);
-        wr(base, end, W_PREV, rest);
+        link_next(base, end, rest, 1);
         insert_free(t, base, rest, size - need);
         size = need;
     } else {
-        wr(base, end, W_PREV, b);
+        link_next(base, end, b, 0);
     }
-    wr(base, b, W_SIZE, size | F_USED | (align_log2 << ALIGN_SHIFT));
+    wr(base, b, W_SIZE, size | F_USED | (align_log2 << ALIGN_SHIFT) | (gap ? F_PREV_FREE : 0));
     POISON(base + b, HDR);
     UNPOISON(base + b + HDR, size - HDR);
     set_live(t, b + HDR, 1);
@@ -400,7 +412,7 @@ static void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const n
         size += nb->prev_size;
     }
     wr(base, b, W_SIZE, size);
-    wr(base, b + size, W_PREV, b);
+    link_next(base, b + size, b, 1);
     insert_free(t, base, b, size);
 }
 
@@ -497,7 +509,7 @@ int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
     uint64_t b = p - HDR, w;
     neighbours_t nb;
     int rc;
-    if ((rc = check_used_block(t, base, b, &w)) || (rc = check_neighbours(t, base, b, w & SIZE_MASK, &nb)))
+    if ((rc = check_used_block(t, base, b, &w)) || (rc = check_neighbours(t, base, b, w, &nb)))
         return rc;
     uint64_t size = w & SIZE_MASK;
     set_live(t, p, 0);
@@ -532,7 +544,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         return TLSF_ENOMEM;
     uint64_t old = w & SIZE_MASK, need = block_size_for(size);
     uint64_t align_log2 = w >> ALIGN_SHIFT, flags = w & ~SIZE_MASK;
-    if ((rc = check_neighbours(t, base, b, old, &nb)))
+    if ((rc = check_neighbours(t, base, b, w, &nb)))
         return rc;
 
     /* 1. Shrink (or keep) in place: the tail goes back to the free lists. */
@@ -556,11 +568,11 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             uint64_t rest = b + need;
             wr(base, rest, W_SIZE, total - need);
             wr(base, rest, W_PREV, b);
-            wr(base, b + total, W_PREV, rest);
+            link_next(base, b + total, rest, 1);
             insert_free(t, base, rest, total - need);
             total = need;
         } else {
-            wr(base, b + total, W_PREV, b);
+            link_next(base, b + total, b, 0);
         }
         wr(base, b, W_SIZE, total | flags);
         UNPOISON(base + p, total - HDR);
@@ -641,7 +653,7 @@ int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, 
 
 static inline int valid_sentinel(const tlsf_t *t, const uint8_t *base, uint64_t s)
 {
-    return valid_block_offset(t, s) && rd(base, s, W_SIZE) == (SENTINEL_SIZE | F_USED | F_SENTINEL) &&
+    return valid_block_offset(t, s) && (rd(base, s, W_SIZE) & ~F_PREV_FREE) == (SENTINEL_SIZE | F_USED | F_SENTINEL) &&
            rd(base, s, W_POOL_START) < s;
 }
 
@@ -676,9 +688,10 @@ static inline void set_pool_link(tlsf_t *t, uint8_t *base, uint64_t prev_link, u
         wr(base, prev_link, W_NEXT_POOL, s);
 }
 
+/* The sentinel closing a pool whose last block, `prev`, is free. */
 static void write_sentinel(uint8_t *base, uint64_t s, uint64_t prev, uint64_t pool_start, uint64_t next_pool)
 {
-    wr(base, s, W_SIZE, SENTINEL_SIZE | F_USED | F_SENTINEL);
+    wr(base, s, W_SIZE, SENTINEL_SIZE | F_USED | F_SENTINEL | F_PREV_FREE);
     wr(base, s, W_PREV, prev);
     wr(base, s, W_POOL_START, pool_start);
     wr(base, s, W_NEXT_POOL, next_pool);
@@ -860,8 +873,10 @@ static int check_block(uint64_t b, uint64_t size, int used, void *ctx)
     if (used) {
         if (!live)
             return fail(c, b, "used block at %llu has no live-allocation bit", ULL(b));
-        if ((w & (GRAN - 1)) != F_USED)
+        if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED)
             return fail(c, b, "used block at %llu has bad flags", ULL(b));
+        if (!(w & F_PREV_FREE) != !(c->prev_was_free && rd(c->base, b, W_PREV) != NIL))
+            return fail(c, b, "used block at %llu: its previous-block-free flag is wrong", ULL(b));
         if ((b + HDR) & (((uint64_t)1 << (w >> ALIGN_SHIFT)) - 1))
             return fail(c, b, "used block at %llu is not aligned as recorded", ULL(b));
         c->used++;
@@ -893,6 +908,17 @@ static int unmark(uint64_t b, uint64_t size, int used, void *ctx)
     if (!used) {
         set_live(c->t, b + HDR, 0);
         c->marked--;
+    }
+    return TLSF_OK;
+}
+
+/* Each sentinel says whether the last block of its pool is free. */
+static int check_sentinels(check_ctx *c)
+{
+    for (uint64_t s = c->t->first_pool; s != NIL; s = rd(c->base, s, W_NEXT_POOL)) {
+        int last_free = !(rd(c->base, rd(c->base, s, W_PREV), W_SIZE) & F_USED);
+        if (!(rd(c->base, s, W_SIZE) & F_PREV_FREE) != !last_free)
+            return fail(c, s, "sentinel at %llu: its previous-block-free flag is wrong", ULL(s));
     }
     return TLSF_OK;
 }
@@ -949,7 +975,9 @@ int tlsf_check(tlsf_t *t, const uint8_t *base, char *msg, size_t msglen)
     int rc = walk_pools(t, base, check_block, &c);
     if (rc && msg && msglen && !msg[0])
         snprintf(msg, msglen, "pool chain or block header broken at offset %llu", ULL(t->bad_offset));
-    /* 2. free lists against bitmaps and the marks of pass 1 */
+    /* 2. free lists against bitmaps and the marks of pass 1 (pools are walkable now) */
+    if (!rc)
+        rc = check_sentinels(&c);
     if (!rc)
         rc = check_lists(&c);
     if (rc) {

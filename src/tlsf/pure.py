@@ -10,7 +10,11 @@ Block layout (offsets from the start of memory, multiples of 16)::
 
     used block   [size|flags|align][prev_phys] payload ...
     free block   [size          ][prev_phys][next_free][prev_free] ...
-    sentinel     [32|USED|SENT  ][prev_phys][pool_start][next_pool]
+    sentinel     [32|flags      ][prev_phys][pool_start][next_pool]
+
+Flags: USED, SENTINEL, and PREV_FREE (the previous block is free), so that
+freeing a block next to a used one does not touch that block's header. A free
+block has no flags: its previous block is never free.
 
 Each pool ends with a sentinel, a permanently used block that stops
 coalescing and chains the pools in address order. Which offsets are live
@@ -44,6 +48,7 @@ Neighbours = tuple[int, int, int, int, int, int]
 GRAN_LOG2 = 4
 F_USED = 1
 F_SENTINEL = 2
+F_PREV_FREE = 4
 ALIGN_SHIFT = 58  # a used block's size word keeps log2(alignment) in bits 58..63
 SIZE_MASK = ((1 << ALIGN_SHIFT) - 1) & ~(GRANULARITY - 1)
 NOT_SIZE = ((1 << 64) - 1) & ~SIZE_MASK
@@ -253,30 +258,42 @@ class Tlsf:
         """Size word of the used block at b (behind a live payload)."""
         w = self.words[b >> 3]
         s = w & SIZE_MASK
-        if w & (GRANULARITY - 1) != F_USED or s < MIN_BLOCK or b > self.limit or s > self.limit - b:
+        if (
+            w & (GRANULARITY - 1) & ~F_PREV_FREE != F_USED
+            or s < MIN_BLOCK
+            or b > self.limit
+            or s > self.limit - b
+        ):
             raise self.corrupt(b)
         return w
 
-    def check_neighbours(self, b: int, size: int) -> Neighbours:
-        """The physical neighbours of block [b, b+size): (prev, prev_size,
-        prev_index, next, next_size, next_index); a size is 0 when that
-        neighbour is not free."""
+    def check_neighbours(self, b: int, word: int) -> Neighbours:
+        """The physical neighbours of used block b with size word `word`:
+        (prev, prev_size, prev_index, next, next_size, next_index); a size is
+        0 when that neighbour is not free. The previous block is read only
+        when `word` says it is free."""
         w = self.words
-        nxt = b + size
+        nxt = b + (word & SIZE_MASK)
         next_size = next_index = prev_size = prev_index = 0
         if not w[nxt >> 3] & F_USED:
             next_size, next_index = self.check_free_block(nxt)
         prev = w[(b >> 3) + W_PREV]
-        if prev != NIL:
-            if not self.valid_block_offset(prev) or prev >= b:
+        if word & F_PREV_FREE:
+            if prev == NIL or not self.valid_block_offset(prev) or prev >= b:
                 raise self.corrupt(b)
-            if not w[prev >> 3] & F_USED:
-                prev_size, prev_index = self.check_free_block(prev)
-                if prev + prev_size != b:
-                    raise self.corrupt(prev)
+            prev_size, prev_index = self.check_free_block(prev)
+            if prev + prev_size != b:
+                raise self.corrupt(prev)
         return prev, prev_size, prev_index, nxt, next_size, next_index
 
     # --------------------------------------------------------- block placement
+
+    def link_next(self, nxt: int, prev: int, prev_free: bool) -> None:
+        """Block `nxt` now follows block `prev`, free or not."""
+        w = self.words
+        k = nxt >> 3
+        w[k] = w[k] | F_PREV_FREE if prev_free else w[k] & ~F_PREV_FREE
+        w[k + W_PREV] = prev
 
     def carve(self, b: int, size: int, gap: int, need: int, align_log2: int) -> int:
         """Turn unlinked free region [b, b+size) into a used block of `need`
@@ -294,12 +311,12 @@ class Tlsf:
             rest = b + need
             w[rest >> 3] = size - need
             w[(rest >> 3) + W_PREV] = b
-            w[(end >> 3) + W_PREV] = rest
+            self.link_next(end, rest, True)
             self.insert_free(rest, size - need)
             size = need
         else:
-            w[(end >> 3) + W_PREV] = b
-        w[b >> 3] = size | F_USED | (align_log2 << ALIGN_SHIFT)
+            self.link_next(end, b, False)
+        w[b >> 3] = size | F_USED | (align_log2 << ALIGN_SHIFT) | (F_PREV_FREE if gap else 0)
         self.live.add(b + HEADER_SIZE)
         self.allocations += 1
         self.allocated_bytes += size - HEADER_SIZE
@@ -316,9 +333,8 @@ class Tlsf:
             self.remove_free(prev, prev_size, prev_index)
             b = prev
             size += prev_size
-        w = self.words
-        w[b >> 3] = size
-        w[((b + size) >> 3) + W_PREV] = b
+        self.words[b >> 3] = size
+        self.link_next(b + size, b, True)
         self.insert_free(b, size)
 
     # ------------------------------------------------------- public operations
@@ -354,8 +370,9 @@ class Tlsf:
         if p not in self.live:
             raise InvalidOffsetError(f"offset {p} is not a live allocation")
         b = p - HEADER_SIZE
-        size = self.check_used_block(b) & SIZE_MASK
-        nb = self.check_neighbours(b, size)
+        word = self.check_used_block(b)
+        size = word & SIZE_MASK
+        nb = self.check_neighbours(b, word)
         self.live.discard(p)
         self.allocations -= 1
         self.allocated_bytes -= size - HEADER_SIZE
@@ -377,7 +394,7 @@ class Tlsf:
         need = block_size_for(size)
         align_log2 = word >> ALIGN_SHIFT
         flags = word & NOT_SIZE
-        nb = self.check_neighbours(b, old)
+        nb = self.check_neighbours(b, word)
         prev, prev_size, prev_index, nxt, next_size, next_index = nb
         w = self.words
 
@@ -397,11 +414,11 @@ class Tlsf:
                 rest = b + need
                 w[rest >> 3] = total - need
                 w[(rest >> 3) + W_PREV] = b
-                w[((b + total) >> 3) + W_PREV] = rest
+                self.link_next(b + total, rest, True)
                 self.insert_free(rest, total - need)
                 total = need
             else:
-                w[((b + total) >> 3) + W_PREV] = b
+                self.link_next(b + total, b, False)
             w[b >> 3] = total | flags
             self.allocated_bytes += total - old
             return p
@@ -459,7 +476,7 @@ class Tlsf:
         w = self.words
         return (
             self.valid_block_offset(s)
-            and w[s >> 3] == SENTINEL_WORD
+            and w[s >> 3] & ~F_PREV_FREE == SENTINEL_WORD
             and w[(s >> 3) + W_POOL_START] < s
         )
 
@@ -488,9 +505,10 @@ class Tlsf:
             self.words[(prev_link >> 3) + W_NEXT_POOL] = s
 
     def write_sentinel(self, s: int, prev: int, pool_start: int, next_pool: int) -> None:
+        """The sentinel closing a pool whose last block, `prev`, is free."""
         w = self.words
         k = s >> 3
-        w[k] = SENTINEL_WORD
+        w[k] = SENTINEL_WORD | F_PREV_FREE
         w[k + W_PREV] = prev
         w[k + W_POOL_START] = pool_start
         w[k + W_NEXT_POOL] = next_pool
@@ -613,8 +631,10 @@ class Tlsf:
         if used:
             if not live:
                 raise self.corrupt(b, f"used block at {b} has no live-allocation bit;")
-            if word & (GRANULARITY - 1) != F_USED:
+            if word & (GRANULARITY - 1) & ~F_PREV_FREE != F_USED:
                 raise self.corrupt(b, f"used block at {b} has bad flags;")
+            if bool(word & F_PREV_FREE) != (c["prev_was_free"] and self.words[(b >> 3) + W_PREV] != NIL):
+                raise self.corrupt(b, f"used block at {b}: its previous-block-free flag is wrong;")
             if (b + HEADER_SIZE) & ((1 << (word >> ALIGN_SHIFT)) - 1):
                 raise self.corrupt(b, f"used block at {b} is not aligned as recorded;")
             c["used"] += 1
@@ -641,6 +661,16 @@ class Tlsf:
             if not used:
                 self.live.discard(b + HEADER_SIZE)
                 c["marked"] -= 1
+
+    def check_sentinels(self) -> None:
+        """Each sentinel says whether the last block of its pool is free."""
+        w = self.words
+        s = self.first_pool
+        while s != NIL:
+            last_free = not w[w[(s >> 3) + W_PREV] >> 3] & F_USED
+            if bool(w[s >> 3] & F_PREV_FREE) != last_free:
+                raise self.corrupt(s, f"sentinel at {s}: its previous-block-free flag is wrong;")
+            s = w[(s >> 3) + W_NEXT_POOL]
 
     def check_lists(self, c: dict[str, Any]) -> None:
         """Pass 2 of check: the free lists against the bitmaps and the marks."""
@@ -694,7 +724,8 @@ class Tlsf:
             # 1. physical: every pool, block by block
             for b, size, used in self.walk_pools():
                 self.check_block(b, size, used, c)
-            # 2. free lists against bitmaps and the marks of pass 1
+            # 2. free lists against bitmaps and the marks of pass 1 (pools are walkable now)
+            self.check_sentinels()
             self.check_lists(c)
         except CorruptionError:
             where = self.bad_offset
