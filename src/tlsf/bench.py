@@ -18,6 +18,7 @@ import mmap
 import statistics
 import sys
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,6 +164,7 @@ def contenders() -> list[Contender]:
 @dataclass
 class Result:
     name: str
+    batch_ops_per_s: float = 0.0  # alloc_many/free_many, for the heaps
     times: list[float] = field(default_factory=list)  # ns per operation, one per round
     high_water: int = 0
     peak_live: int = 0
@@ -223,11 +225,40 @@ def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
             loop(ops, n_ids, alloc, free, realloc)
             results[c.name].times.append((time.perf_counter() - t0) / len(ops) * 1e9)
             c.close(state)
+    for c, cls in (("tlsf.Heap (C)", tlsf.Heap), ("tlsf.pure.Heap", pure.Heap)):
+        if c in results:
+            progress(f"{name}: batch calls, {c}")
+            results[c].batch_ops_per_s = batch_rate(cls, ops, memory, rounds)
     for c in cs:
         if c.name != "floor":
             progress(f"{name}: fragmentation, {c.name}")
             results[c.name].high_water, results[c.name].peak_live = footprint(c, ops, n_ids, memory)
     return list(results.values())
+
+
+def batch_rate(heap_cls: Any, ops: Records, memory: bytearray, rounds: int) -> float:
+    """Operations per second (allocs plus frees) of alloc_many / free_many:
+    the workload's allocation sizes in batches as large as its peak live count."""
+    sizes = [size for op, _, size, _ in ops if op == ALLOC]
+    batch = max(1, max_live(ops))
+    chunks = [array("q", sizes[k : k + batch]) for k in range(0, len(sizes), batch)]
+    best = []
+    for _ in range(rounds):
+        heap = heap_cls(memory)
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            heap.free_many(heap.alloc_many(chunk))
+        best.append(2 * len(sizes) / (time.perf_counter() - t0))
+        heap.close()
+    return statistics.median(best)
+
+
+def max_live(ops: Records) -> int:
+    live = peak = 0
+    for op, _, _, _ in ops:
+        live += 1 if op == ALLOC else -1 if op == FREE else 0
+        peak = max(peak, live)
+    return peak
 
 
 # ------------------------------------------------------------------- report
@@ -245,6 +276,9 @@ def table(name: str, results: Sequence[Result]) -> str:
         frag = f"{r.high_water / r.peak_live:.3f}" if r.peak_live else "-"
         spread = f"{min(r.times):.0f}-{max(r.times):.0f}"
         lines.append(f"{r.name:<22}{r.median:>10.1f}{spread:>18}{ratio:>9}{frag:>17}")
+    for r in results:
+        if r.batch_ops_per_s:
+            lines.append(f"{r.name} alloc_many/free_many: {r.batch_ops_per_s / 1e6:.2f} million ops/s")
     for lead in ("tlsf.Heap (C)", "tlsf.pure.Heap"):
         if lead in by:
             others = [r for r in results if r.name not in (lead, "floor")]
@@ -285,7 +319,8 @@ def main(argv: Sequence[str]) -> int:
         print(table(name, results), flush=True)
         report[name] = [
             {"allocator": r.name, "ns_per_op": r.median, "times": r.times,
-             "high_water": r.high_water, "peak_live": r.peak_live}
+             "high_water": r.high_water, "peak_live": r.peak_live,
+             "batch_ops_per_s": r.batch_ops_per_s}
             for r in results
         ]
     if a.json:
