@@ -117,3 +117,67 @@ def test_free_many_validates_everything_first(Heap):
     h.free_many(offs)
     h.free_many([])
     assert [b.used for b in h.walk()] == [False]
+
+
+# --------------------------------------------- huge arguments and re-entrancy
+
+
+@pytest.mark.parametrize(
+    "size", [2**64 - k for k in (0, 1, 16, 17, 4096)] + [2**63, 2**63 - 1, 2**63 + 16, 2**70]
+)
+def test_alloc_many_huge_size_changes_nothing(Heap, size):
+    h, mem = new_heap(Heap, 8192)
+    h.alloc(100)
+    before = snapshot(h, mem)
+    with pytest.raises(tlsf.OutOfMemoryError):
+        h.alloc_many([10, 20, size, 30])
+    assert snapshot(h, mem) == before
+
+
+def test_alloc_many_every_alignment(Heap):
+    h, mem = new_heap(Heap, 1 << 16)
+    for k in range(64):
+        before = snapshot(h, mem)
+        try:
+            offs = h.alloc_many([1, 100], align=2**k)
+        except tlsf.OutOfMemoryError:
+            assert 2**k >= 1 << 15  # two blocks aligned so cannot both fit in 64 KiB
+            assert snapshot(h, mem) == before
+            continue
+        assert all(o % 2**k == 0 for o in offs)
+        h.free_many(offs)
+    for bad in (0, 3, -8, 2**64 + 1):
+        with pytest.raises(ValueError):
+            h.alloc_many([1], align=bad)
+
+
+class _Sneaky:
+    """An integer whose conversion runs code against the heap."""
+
+    def __init__(self, value, action):
+        self.value, self.action = value, action
+
+    def __index__(self):
+        self.action()
+        return self.value
+
+
+def test_batch_argument_that_closes_the_heap(Heap):
+    for call in (
+        lambda h, s: h.alloc_many([10, s]),
+        lambda h, s: h.alloc_many([10], align=s),
+        lambda h, s: h.free_many([s]),
+    ):
+        h = Heap(4096)
+        h.alloc(10)
+        with pytest.raises(ValueError):
+            call(h, _Sneaky(16, h.close))
+        assert h.closed
+
+
+def test_free_many_argument_that_frees_a_listed_block(Heap):
+    h, mem = new_heap(Heap, 4096)
+    a, b = h.alloc(10), h.alloc(10)
+    with pytest.raises(tlsf.InvalidOffsetError):
+        h.free_many([a, _Sneaky(b, lambda: h.free(a))])
+    assert_consistent(h, {b: 10})
