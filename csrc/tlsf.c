@@ -138,7 +138,9 @@ static inline uint64_t *live_bitmap(const tlsf_t *t)
 
 static inline int is_live(const tlsf_t *t, uint64_t payload)
 {
-    if (payload >= t->capacity || (payload & (GRAN - 1)) || payload < HDR)
+    /* a payload follows a header at or below limit: this also keeps the
+     * lookup inside the bitmap when the capacity is not a multiple of 16 */
+    if (payload > t->limit + HDR || (payload & (GRAN - 1)) || payload < HDR)
         return 0;
     uint64_t g = payload / GRAN;
     return (int)((live_bitmap(t)[g >> 6] >> (g & 63)) & 1);
@@ -305,11 +307,14 @@ static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, u
     return TLSF_OK;
 }
 
-/* The block behind live payload p: used, not a sentinel, inside the arena. */
+/* The block behind live payload p: used, not a sentinel, inside the arena,
+ * and named as previous block by the block after it (so that a scribbled
+ * size cannot swallow a neighbour). */
 static int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *word)
 {
     uint64_t w = rd(base, b, W_SIZE), s = w & SIZE_MASK;
-    if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b)
+    if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b ||
+        rd(base, b + s, W_PREV) != b)
         return corrupt(t, b);
     *word = w;
     return TLSF_OK;
@@ -629,8 +634,10 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
 int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad)
 {
     /* Validate all before freeing any: each offset must be live and listed
-     * once (its live bit is cleared as it is seen, then restored). */
+     * once (its live bit is cleared as it is seen, then restored), and its
+     * block header sound. */
     size_t k;
+    uint64_t w;
     for (k = 0; k < n && is_live(t, offsets[k]); k++)
         set_live(t, offsets[k], 0);
     for (size_t j = 0; j < k; j++)
@@ -638,6 +645,13 @@ int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, 
     if (k < n) {
         *bad = k;
         return TLSF_EINVAL;
+    }
+    for (k = 0; k < n; k++) {
+        int rc = check_used_block(t, base, offsets[k] - HDR, &w);
+        if (rc) {
+            *bad = k;
+            return rc;
+        }
     }
     for (k = 0; k < n; k++) {
         int rc = tlsf_free(t, base, offsets[k]);

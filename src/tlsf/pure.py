@@ -255,14 +255,18 @@ class Tlsf:
         return s
 
     def check_used_block(self, b: int) -> int:
-        """Size word of the used block at b (behind a live payload)."""
-        w = self.words[b >> 3]
+        """Size word of the used block at b (behind a live payload), after
+        checking that the block after it names it as previous block (so that a
+        scribbled size cannot swallow a neighbour)."""
+        words = self.words
+        w = words[b >> 3]
         s = w & SIZE_MASK
         if (
             w & (GRANULARITY - 1) & ~F_PREV_FREE != F_USED
             or s < MIN_BLOCK
             or b > self.limit
             or s > self.limit - b
+            or words[((b + s) >> 3) + W_PREV] != b
         ):
             raise self.corrupt(b)
         return w
@@ -450,15 +454,20 @@ class Tlsf:
         try:
             for size in sizes:
                 out.append(self.alloc(size, align))
-        except (OutOfMemoryError, CorruptionError):
+        except (OutOfMemoryError, CorruptionError) as e:
+            error = e
             for p in reversed(out):  # newest first: each free undoes one split
-                self.free(p)
-            raise
+                try:
+                    self.free(p)
+                except CorruptionError as c:
+                    error = c
+            raise error from None
         return out
 
     def free_many(self, offsets: Sequence[int]) -> None:
-        """Every offset is validated before any is freed: live, and listed once
-        (its live mark is cleared as it is seen, then restored)."""
+        """Every offset is validated before any is freed: live, listed once
+        (its live mark is cleared as it is seen, then restored), and its block
+        header sound."""
         live = self.live
         k = 0
         while k < len(offsets) and offsets[k] in live:
@@ -467,6 +476,8 @@ class Tlsf:
         live.update(offsets[:k])
         if k < len(offsets):
             raise InvalidOffsetError(f"offset {offsets[k]} is not a live allocation")
+        for p in offsets:
+            self.check_used_block(p - HEADER_SIZE)
         for p in offsets:
             self.free(p)
 
