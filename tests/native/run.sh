@@ -10,17 +10,21 @@
 # Runs:
 #   make -C tests/native check   the stress test, 10M operations (about 30 s here)
 #   make -C fuzz run             the libFuzzer target for FUZZ_SECONDS (default 60)
-# and fails if either fails. Environment: FUZZ_SECONDS, CC, CLANG, OPS, SEED.
+# (both, even when the first fails) and fails if either fails.
+# Environment: FUZZ_SECONDS, CC, CLANG, OPS, SEED, SRC_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 export FUZZ_SECONDS
 
+failed=0
+
 echo "== native stress test of the C core (ASan + UBSan)"
-make -C tests/native check
+make -C tests/native check || { echo "native: the stress test FAILED"; failed=$((failed + 1)); }
 
 echo "== libFuzzer target for the C core, ${FUZZ_SECONDS} s (ASan + UBSan)"
-make -C fuzz run
+make -C fuzz run || { echo "native: the fuzzer FAILED (input in fuzz/build/artifacts/)"; failed=$((failed + 1)); }
 
-echo "native: 2 passed, 0 failed"
+echo "native: $((2 - failed)) passed, ${failed} failed"
+exit $((failed > 0))
