@@ -138,9 +138,9 @@ static inline uint64_t *live_bitmap(const tlsf_t *t)
 
 static inline int is_live(const tlsf_t *t, uint64_t payload)
 {
-    /* a payload follows a header at or below limit: this also keeps the
-     * lookup inside the bitmap when the capacity is not a multiple of 16 */
-    if (payload > t->limit + HDR || (payload & (GRAN - 1)) || payload < HDR)
+    /* a payload follows a header at or below limit, inside the arena: this
+     * also keeps the lookup inside the bitmap, whatever the capacity */
+    if (payload > t->limit + HDR || payload >= t->capacity || (payload & (GRAN - 1)) || payload < HDR)
         return 0;
     uint64_t g = payload / GRAN;
     return (int)((live_bitmap(t)[g >> 6] >> (g & 63)) & 1);
