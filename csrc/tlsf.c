@@ -274,37 +274,45 @@ static int corrupt(const tlsf_t *t, uint64_t where)
     return TLSF_ECORRUPT;
 }
 
+/* Free block b's list links agree with its neighbours in list i, and the
+ * list's head and tail ("safe unlinking": remove_free may then follow them). */
+static inline int check_links(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t i)
+{
+    uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
+    const uint64_t *lists = t->lists;
+    if (p == NIL ? lists[2 * i] != b
+                 : lists[2 * i] == b || !valid_block_offset(t, p) || rd(base, p, W_NEXT_FREE) != b)
+        return corrupt(t, b);
+    if (n == NIL ? lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b)
+        return corrupt(t, b);
+    return TLSF_OK;
+}
+
+static inline int valid_free_size(const tlsf_t *t, uint64_t b, uint64_t s)
+{
+    return !(s & ~SIZE_MASK) && s >= MIN_BLOCK && s <= t->limit - b;
+}
+
 /* b is a free block of size *size, correctly linked into its list *index. */
 static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
                             uint64_t *index)
 {
-    if (!valid_block_offset(t, b))
-        return corrupt(t, b);
-    uint64_t s = rd(base, b, W_SIZE);
-    if ((s & ~SIZE_MASK) || s < MIN_BLOCK || s > t->limit - b)
-        return corrupt(t, b);
-    uint64_t i = map_floor(t, s);
-    uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
-    const uint64_t *lists = t->lists;
-    if (p == NIL ? lists[2 * i] != b : !valid_block_offset(t, p) || rd(base, p, W_NEXT_FREE) != b)
-        return corrupt(t, b);
-    if (n == NIL ? lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b)
+    uint64_t s;
+    if (!valid_block_offset(t, b) || !valid_free_size(t, b, s = rd(base, b, W_SIZE)))
         return corrupt(t, b);
     *size = s;
-    *index = i;
-    return TLSF_OK;
+    *index = map_floor(t, s);
+    return check_links(t, base, b, *index);
 }
 
-/* b, the head of list i, is a free block of size *size linked to the next entry. */
+/* b, the head of list i, is a free block of size *size, correctly linked. */
 static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t i, uint64_t *size)
 {
-    uint64_t s = rd(base, b, W_SIZE), n = rd(base, b, W_NEXT_FREE);
-    if ((s & ~SIZE_MASK) || s < MIN_BLOCK || s > t->limit - b || rd(base, b, W_PREV_FREE) != NIL)
-        return corrupt(t, b);
-    if (n == NIL ? t->lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b)
+    uint64_t s = rd(base, b, W_SIZE);
+    if (!valid_free_size(t, b, s))
         return corrupt(t, b);
     *size = s;
-    return TLSF_OK;
+    return check_links(t, base, b, i);
 }
 
 /* The block behind live payload p: used, not a sentinel, inside the arena,

@@ -114,3 +114,14 @@ def assert_consistent(heap, live: dict | None = None, capacity: int | None = Non
         for b in used:
             off = b.offset + GRAN
             assert heap.usable_size(off) == b.size - GRAN >= live[off]
+
+
+class Sneaky:
+    """An integer whose conversion runs code against the heap (__index__)."""
+
+    def __init__(self, value, action):
+        self.value, self.action = value, action
+
+    def __index__(self):
+        self.action()
+        return self.value

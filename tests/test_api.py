@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import GRAN, PURE_ONLY, assert_consistent, new_heap, round_up, snapshot
+from conftest import GRAN, PURE_ONLY, Sneaky, assert_consistent, new_heap, round_up, snapshot
 
 import tlsf
 from tlsf import BlockInfo, Stats
@@ -663,17 +663,6 @@ def test_same_call_forms(both):
         outcomes.append(row)
     c, py = outcomes
     assert {k: (c[k], py[k]) for k in c if c[k] != py[k]} == {}
-
-
-class Sneaky:
-    """An integer whose conversion runs code against the heap (__index__)."""
-
-    def __init__(self, value, action):
-        self.value, self.action = value, action
-
-    def __index__(self):
-        self.action()
-        return self.value
 
 
 def test_argument_conversion_that_closes_the_heap(Heap):

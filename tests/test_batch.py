@@ -6,7 +6,7 @@ import random
 from array import array
 
 import pytest
-from conftest import assert_consistent, new_heap, snapshot
+from conftest import Sneaky, assert_consistent, new_heap, snapshot
 
 import tlsf
 
@@ -154,17 +154,6 @@ def test_alloc_many_every_alignment(Heap):
             h.alloc_many([1], align=bad)
 
 
-class _Sneaky:
-    """An integer whose conversion runs code against the heap."""
-
-    def __init__(self, value, action):
-        self.value, self.action = value, action
-
-    def __index__(self):
-        self.action()
-        return self.value
-
-
 def test_batch_argument_that_closes_the_heap(Heap):
     for call in (
         lambda h, s: h.alloc_many([10, s]),
@@ -174,7 +163,7 @@ def test_batch_argument_that_closes_the_heap(Heap):
         h = Heap(4096)
         h.alloc(10)
         with pytest.raises(ValueError):
-            call(h, _Sneaky(16, h.close))
+            call(h, Sneaky(16, h.close))
         assert h.closed
 
 
@@ -182,5 +171,5 @@ def test_free_many_argument_that_frees_a_listed_block(Heap):
     h, mem = new_heap(Heap, 4096)
     a, b = h.alloc(10), h.alloc(10)
     with pytest.raises(tlsf.InvalidOffsetError):
-        h.free_many([a, _Sneaky(b, lambda: h.free(a))])
+        h.free_many([a, Sneaky(b, lambda: h.free(a))])
     assert_consistent(h, {b: 10})

@@ -82,18 +82,22 @@ def _heap_contender(name: str, cls: Any) -> Contender:
     )
 
 
+def _moving_realloc(alloc: Any, free: Any) -> Any:
+    """realloc for a peer that has none: allocate + free (no copy)."""
+
+    def realloc(block: Any, size: int) -> Any:
+        new = alloc(size)
+        free(block)
+        return new
+
+    return realloc
+
+
 def _mp_contender() -> Contender:
     from multiprocessing.heap import Heap as MpHeap
 
     def calls(h: Any) -> tuple[Any, Any, Any]:
-        malloc, free = h.malloc, h.free
-
-        def realloc(block: Any, size: int) -> Any:
-            new = malloc(size)
-            free(block)
-            return new
-
-        return malloc, free, realloc
+        return h.malloc, h.free, _moving_realloc(h.malloc, h.free)
 
     def end(h: Any, block: Any, size: int) -> int:
         return sum(arena.size for arena in h._arenas)  # its footprint: every arena mapped
@@ -109,14 +113,7 @@ def _offset_allocator_contender() -> Contender | None:
     failed = 0xFFFFFFFF
 
     def calls(a: Any) -> tuple[Any, Any, Any]:
-        allocate, free = a.allocate, a.free
-
-        def realloc(block: Any, size: int) -> Any:
-            new = allocate(size)
-            free(block)
-            return new
-
-        return allocate, free, realloc
+        return a.allocate, a.free, _moving_realloc(a.allocate, a.free)
 
     def end(a: Any, block: Any, size: int) -> int:
         if block.offset == failed:

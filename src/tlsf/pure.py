@@ -211,23 +211,16 @@ class Tlsf:
         self.bad_offset = where
         return CorruptionError(f"{what} at offset {where}")
 
-    def check_free_block(self, b: int) -> tuple[int, int]:
-        """(size, list) of free block b, after checking that it is correctly linked."""
-        limit = self.limit
-        if b & (GRANULARITY - 1) or b > limit:
-            raise self.corrupt(b)
+    def check_links(self, b: int, i: int) -> None:
+        """Free block b's list links agree with its neighbours in list i, and
+        the list's head and tail ("safe unlinking": remove_free may follow them)."""
         w = self.words
-        k = b >> 3
-        s = w[k]
-        if s & NOT_SIZE or s < MIN_BLOCK or s > limit - b:
-            raise self.corrupt(b)
-        i = self.map_floor(s)
-        n = w[k + W_NEXT_FREE]
-        p = w[k + W_PREV_FREE]
+        n = w[(b >> 3) + W_NEXT_FREE]
+        p = w[(b >> 3) + W_PREV_FREE]
         if (
             self.heads[i] != b
             if p == NIL
-            else not self.valid_block_offset(p) or w[(p >> 3) + W_NEXT_FREE] != b
+            else self.heads[i] == b or not self.valid_block_offset(p) or w[(p >> 3) + W_NEXT_FREE] != b
         ):
             raise self.corrupt(b)
         if (
@@ -236,22 +229,24 @@ class Tlsf:
             else not self.valid_block_offset(n) or w[(n >> 3) + W_PREV_FREE] != b
         ):
             raise self.corrupt(b)
+
+    def valid_free_size(self, b: int, s: int) -> bool:
+        return not s & NOT_SIZE and MIN_BLOCK <= s <= self.limit - b
+
+    def check_free_block(self, b: int) -> tuple[int, int]:
+        """(size, list) of free block b, after checking that it is correctly linked."""
+        if not self.valid_block_offset(b) or not self.valid_free_size(b, s := self.words[b >> 3]):
+            raise self.corrupt(b)
+        i = self.map_floor(s)
+        self.check_links(b, i)
         return s, i
 
     def check_head(self, b: int, i: int) -> int:
-        """Size of b, the head of list i, after checking its link to the next entry."""
-        w = self.words
-        k = b >> 3
-        s = w[k]
-        n = w[k + W_NEXT_FREE]
-        if s & NOT_SIZE or s < MIN_BLOCK or s > self.limit - b or w[k + W_PREV_FREE] != NIL:
+        """Size of b, the head of list i, after checking that it is correctly linked."""
+        s = self.words[b >> 3]
+        if not self.valid_free_size(b, s):
             raise self.corrupt(b)
-        if (
-            self.tails[i] != b
-            if n == NIL
-            else not self.valid_block_offset(n) or w[(n >> 3) + W_PREV_FREE] != b
-        ):
-            raise self.corrupt(b)
+        self.check_links(b, i)
         return s
 
     def check_used_block(self, b: int) -> int:
