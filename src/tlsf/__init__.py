@@ -14,19 +14,16 @@ from tlsf._records import BlockInfo, Stats
 
 __version__ = "0.1.0"
 
-if os.environ.get("TLSF_PURE_PYTHON", "") not in ("", "0"):
-    from tlsf.pure import Heap  # type: ignore[assignment]
-
-    IMPLEMENTATION = "python"
-else:
+IMPLEMENTATION = "python"
+if os.environ.get("TLSF_PURE_PYTHON", "") in ("", "0"):
     try:
         from tlsf._core import Heap
     except ImportError:
-        from tlsf.pure import Heap  # type: ignore[assignment]
-
-        IMPLEMENTATION = "python"
+        pass
     else:
         IMPLEMENTATION = "c"
+if IMPLEMENTATION == "python":
+    from tlsf.pure import Heap  # type: ignore[assignment]
 
 __all__ = [
     "IMPLEMENTATION",

@@ -222,10 +222,10 @@ def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
             loop(ops, n_ids, alloc, free, realloc)
             results[c.name].times.append((time.perf_counter() - t0) / len(ops) * 1e9)
             c.close(state)
-    for c, cls in (("tlsf.Heap (C)", tlsf.Heap), ("tlsf.pure.Heap", pure.Heap)):
-        if c in results:
-            progress(f"{name}: batch calls, {c}")
-            results[c].batch_ops_per_s = batch_rate(cls, ops, memory, rounds)
+    for heap_name, cls in (("tlsf.Heap (C)", tlsf.Heap), ("tlsf.pure.Heap", pure.Heap)):
+        if heap_name in results:
+            progress(f"{name}: batch calls, {heap_name}")
+            results[heap_name].batch_ops_per_s = batch_rate(cls, ops, memory, rounds)
     for c in cs:
         if c.name != "floor":
             progress(f"{name}: fragmentation, {c.name}")
