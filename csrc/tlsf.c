@@ -431,27 +431,33 @@ static void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const n
 
 /* ------------------------------------------------------ public operations */
 
+/* First-level classes a heap of this capacity can use (sizes up to capacity). */
+static unsigned fl_count_for(uint64_t capacity)
+{
+    return capacity >= 2 * GRAN ? log2_floor(capacity) - GRAN_LOG2 + 1 : 1;
+}
+
+/* 64-bit words of the live bitmap: one bit per 16-byte granule. */
+static uint64_t live_words_for(uint64_t capacity) { return (capacity / GRAN + 63) / 64; }
+
 size_t tlsf_control_size(uint64_t capacity, unsigned sl_len)
 {
     if (sl_len == 0 || sl_len > 64 || (sl_len & (sl_len - 1)) || capacity > TLSF_MAX_CAPACITY)
         return 0;
-    unsigned fl_count = capacity >= 2 * GRAN ? log2_floor(capacity) - GRAN_LOG2 + 1 : 1;
-    uint64_t live_words = (capacity / GRAN + 63) / 64;
-    return sizeof(struct tlsf) + 8 * (2 * (size_t)fl_count * sl_len + (size_t)live_words);
+    return sizeof(struct tlsf) + 8 * (2 * (size_t)fl_count_for(capacity) * sl_len + (size_t)live_words_for(capacity));
 }
 
 int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
 {
-    size_t bytes = tlsf_control_size(capacity, sl_len);
-    if (!bytes)
+    if (!tlsf_control_size(capacity, sl_len))
         return TLSF_ERANGE;
     memset(t, 0, sizeof *t);
     t->magic = MAGIC;
     t->capacity = capacity;
     t->limit = capacity >= MIN_BLOCK ? capacity - MIN_BLOCK : 0;
     t->sl_log2 = log2_floor(sl_len);
-    t->fl_count = capacity >= 2 * GRAN ? log2_floor(capacity) - GRAN_LOG2 + 1 : 1;
-    t->live_words = (capacity / GRAN + 63) / 64;
+    t->fl_count = fl_count_for(capacity);
+    t->live_words = live_words_for(capacity);
     t->first_pool = NIL;
     t->bad_offset = NIL;
     uint64_t n_lists = (uint64_t)t->fl_count << t->sl_log2;

@@ -83,13 +83,23 @@ def align_gap(b: int, align: int) -> int:
     return gap + align if 0 < gap < MIN_BLOCK else gap
 
 
+def fl_count_for(capacity: int) -> int:
+    """First-level classes a heap of this capacity can use (sizes up to capacity)."""
+    return capacity.bit_length() - GRAN_LOG2 if capacity >= 2 * GRANULARITY else 1
+
+
+def live_words_for(capacity: int) -> int:
+    """64-bit words of the C core's live bitmap: one bit per 16-byte granule."""
+    return (capacity // GRANULARITY + 63) // 64
+
+
 def control_size(capacity: int, sl_len: int) -> int:
-    """Bytes of the C core's control structure (for comparison; 0 if invalid)."""
+    """Bytes of the C core's control structure for this configuration; 0 if invalid."""
     if not (1 <= sl_len <= 64) or sl_len & (sl_len - 1) or capacity > MAX_CAPACITY:
         return 0
-    fl_count = capacity.bit_length() - GRAN_LOG2 if capacity >= 2 * GRANULARITY else 1
-    live_words = (capacity // GRANULARITY + 63) // 64
-    return 8 * (15 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)
+    fl_count = fl_count_for(capacity)
+    live_words = live_words_for(capacity)
+    return 8 * (13 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)  # sizeof(struct tlsf) + arrays
 
 
 class Tlsf:
@@ -102,7 +112,7 @@ class Tlsf:
         self.limit = capacity - MIN_BLOCK if capacity >= MIN_BLOCK else 0
         self.sl_log2 = sl_len.bit_length() - 1
         self.sl_mask = sl_len - 1
-        self.fl_count = capacity.bit_length() - GRAN_LOG2 if capacity >= 2 * GRANULARITY else 1
+        self.fl_count = fl_count_for(capacity)
         self.fl_bitmap = 0
         self.sl_bitmap = [0] * FL_MAX
         n_lists = self.fl_count << self.sl_log2
