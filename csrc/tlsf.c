@@ -492,7 +492,7 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     if (UNLIKELY(size > t->capacity || align > t->capacity))
         return TLSF_ENOMEM;
     uint64_t need = block_size_for(size);
-    /* worst-case padding: align_gap() < align + GRAN */
+    /* worst-case padding: align_gap() <= align + GRAN */
     uint64_t search = align <= GRAN ? need : need + align + GRAN;
     uint64_t b, bsize, gap;
     int rc;

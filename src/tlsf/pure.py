@@ -352,6 +352,7 @@ class Tlsf:
         if size > self.capacity or align > self.capacity:
             raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
         need = block_size_for(size)
+        # worst-case padding: align_gap() <= align + GRANULARITY
         search = need if align <= GRANULARITY else need + align + GRANULARITY
         # Beyond rlsf: first the head of the request's own (rounded-down) list.
         # It often fits, and only there can the holes of a same-size workload
