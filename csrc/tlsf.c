@@ -25,6 +25,7 @@
  * out of the user's reach), never by the arena alone.
  */
 #include "tlsf.h"
+#include "tlsf_classes.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -45,7 +46,6 @@
 #define F_PREV_FREE ((uint64_t)4)
 #define ALIGN_SHIFT 58 /* a used block's size word keeps log2(alignment) in bits 58..63 */
 #define SIZE_MASK ((((uint64_t)1 << ALIGN_SHIFT) - 1) & ~(uint64_t)(GRAN - 1))
-#define FL_MAX 60 /* first-level classes for any 64-bit size: 2^4 .. 2^63 */
 #define MAGIC 0x544c5346434f5245ull /* "TLSFCORE" */
 
 /* Word indices inside a block. */
@@ -56,35 +56,20 @@ struct tlsf {
     uint64_t magic;
     uint64_t capacity;
     uint64_t limit;       /* highest offset a 32-byte block may start at */
-    uint32_t sl_log2;
-    uint32_t fl_count;    /* first-level classes this capacity can use */
     uint64_t live_words;  /* 64-bit words in the live bitmap */
     uint64_t live_index;  /* where the live bitmap starts in lists[] */
-    uint64_t fl_bitmap;   /* bit fl set <=> sl_bitmap[fl] != 0 */
     uint64_t first_pool;  /* sentinel of the lowest pool, or NIL */
     uint64_t bad_offset;  /* where the last corruption was seen */
     /* statistics, kept by every operation */
     uint64_t allocated_bytes, free_bytes, allocations, free_blocks;
-    uint64_t sl_bitmap[FL_MAX]; /* bit sl set <=> list (fl, sl) is not empty */
+    tlsf_classes_t cls;   /* size classes and bitmaps (tlsf_classes.h) */
     /* lists[2*i] = head, lists[2*i+1] = tail of list i = fl*sl_len+sl; then the live bitmap */
     uint64_t lists[];
 };
 
-#if defined(__GNUC__) || defined(__clang__)
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-static inline unsigned ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
-static inline unsigned log2_floor(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
-static inline unsigned popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#else
-#define LIKELY(x) (x)
-#define UNLIKELY(x) (x)
-static inline unsigned ctz64(uint64_t x) { unsigned n = 0; while (!(x & 1)) { x >>= 1; n++; } return n; }
-static inline unsigned log2_floor(uint64_t x) { unsigned n = 0; while (x >>= 1) n++; return n; }
-static inline unsigned popcount64(uint64_t x) { unsigned n = 0; for (; x; x &= x - 1) n++; return n; }
-#define PRINTF_LIKE(f, a)
-#endif
+#define LIKELY TLSF_LIKELY
+#define UNLIKELY TLSF_UNLIKELY
+#define log2_floor tlsf_log2
 
 static inline uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uint64_t round_down(uint64_t x, uint64_t a) { return x & ~(a - 1); }
@@ -157,43 +142,6 @@ static inline void set_live(tlsf_t *t, uint64_t payload, int on)
 
 /* ------------------------------------------------------------ size classes */
 
-/* Free blocks are filed by rounding down: list (fl, sl) holds sizes in
- * [2^(fl+4) * (1 + sl/sl_len), next list's lower bound). */
-static inline uint64_t map_floor(const tlsf_t *t, uint64_t size)
-{
-    unsigned m = log2_floor(size), sli = t->sl_log2;
-    uint64_t sl = (m >= sli ? size >> (m - sli) : size << (sli - m)) & (((uint64_t)1 << sli) - 1);
-    return ((uint64_t)(m - GRAN_LOG2) << sli) | sl;
-}
-
-/* Requests are rounded up to the next list boundary, so that any block in the
- * list found is large enough ("good fit"): no list is ever scanned. */
-static inline uint64_t map_ceil(const tlsf_t *t, uint64_t size)
-{
-    unsigned m = log2_floor(size), sli = t->sl_log2;
-    if (m > sli)
-        size += ((uint64_t)1 << (m - sli)) - 1;
-    return map_floor(t, size);
-}
-
-/* The first non-empty list at or above class i, or NIL. Bit scans only. */
-static inline uint64_t find_suitable(const tlsf_t *t, uint64_t i)
-{
-    unsigned sli = t->sl_log2;
-    uint64_t fl = i >> sli, sl = i & (((uint64_t)1 << sli) - 1);
-    if (fl >= t->fl_count)
-        return NIL;
-    uint64_t slmap = t->sl_bitmap[fl] & (~(uint64_t)0 << sl);
-    if (!slmap) {
-        uint64_t flmap = t->fl_bitmap & (~(uint64_t)0 << fl << 1);
-        if (!flmap)
-            return NIL;
-        fl = ctz64(flmap);
-        slmap = t->sl_bitmap[fl];
-    }
-    return (fl << sli) | ctz64(slmap);
-}
-
 /* Block size holding `size` payload bytes; size <= capacity, so no overflow. */
 static inline uint64_t block_size_for(uint64_t size)
 {
@@ -209,16 +157,14 @@ static inline uint64_t block_size_for(uint64_t size)
  * hide the holes a same-size workload left behind. */
 static void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
 {
-    uint64_t i = map_floor(t, size);
+    uint64_t i = tlsf_map_floor(&t->cls, size);
     uint64_t *head = head_of(t, i), *tail = tail_of(t, i);
     uint64_t h = *head;
     if (h == NIL) {
         wr(base, b, W_NEXT_FREE, NIL);
         wr(base, b, W_PREV_FREE, NIL);
         *head = *tail = b;
-        uint64_t fl = i >> t->sl_log2;
-        t->sl_bitmap[fl] |= (uint64_t)1 << (i & (((uint64_t)1 << t->sl_log2) - 1));
-        t->fl_bitmap |= (uint64_t)1 << fl;
+        tlsf_mark_class(&t->cls, i);
     } else if (size >= rd(base, h, W_SIZE)) {
         wr(base, b, W_NEXT_FREE, h);
         wr(base, b, W_PREV_FREE, NIL);
@@ -248,12 +194,8 @@ static void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
         *tail_of(t, i) = p;
     else
         wr(base, n, W_PREV_FREE, p);
-    if (*head_of(t, i) == NIL) {
-        uint64_t fl = i >> t->sl_log2;
-        t->sl_bitmap[fl] &= ~((uint64_t)1 << (i & (((uint64_t)1 << t->sl_log2) - 1)));
-        if (!t->sl_bitmap[fl])
-            t->fl_bitmap &= ~((uint64_t)1 << fl);
-    }
+    if (*head_of(t, i) == NIL)
+        tlsf_unmark_class(&t->cls, i);
     t->free_blocks--;
     t->free_bytes -= size;
 }
@@ -301,7 +243,7 @@ static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, ui
     if (!valid_block_offset(t, b) || !valid_free_size(t, b, s = rd(base, b, W_SIZE)))
         return corrupt(t, b);
     *size = s;
-    *index = map_floor(t, s);
+    *index = tlsf_map_floor(&t->cls, s);
     return check_links(t, base, b, *index);
 }
 
@@ -455,12 +397,13 @@ int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
     t->magic = MAGIC;
     t->capacity = capacity;
     t->limit = capacity >= MIN_BLOCK ? capacity - MIN_BLOCK : 0;
-    t->sl_log2 = log2_floor(sl_len);
-    t->fl_count = fl_count_for(capacity);
+    t->cls.sl_log2 = log2_floor(sl_len);
+    t->cls.min_log2 = GRAN_LOG2;
+    t->cls.fl_count = fl_count_for(capacity);
     t->live_words = live_words_for(capacity);
     t->first_pool = NIL;
     t->bad_offset = NIL;
-    uint64_t n_lists = (uint64_t)t->fl_count << t->sl_log2;
+    uint64_t n_lists = (uint64_t)t->cls.fl_count << t->cls.sl_log2;
     t->live_index = 2 * n_lists;
     for (uint64_t i = 0; i < 2 * n_lists; i++)
         t->lists[i] = NIL;
@@ -469,7 +412,7 @@ int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
 }
 
 uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
-unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->sl_log2; }
+unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->cls.sl_log2; }
 uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 
 const char *tlsf_strerror(int code)
@@ -481,6 +424,7 @@ const char *tlsf_strerror(int code)
     case TLSF_ERANGE: return "range outside memory, overlapping a pool, or not at the end of a pool";
     case TLSF_EALIGN: return "alignment is not a power of two";
     case TLSF_ECORRUPT: return "heap metadata is corrupt";
+    case TLSF_ENOMETA: return "out of memory for allocator metadata";
     default: return "unknown error";
     }
 }
@@ -499,13 +443,13 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     /* Beyond rlsf: first the head of the request's own (rounded-down) list.
      * It often fits, and only there can the holes of a same-size workload or
      * a heap's single large block be found (rlsf #15). Still O(1). */
-    uint64_t i = map_floor(t, search);
-    b = (i >> t->sl_log2) < t->fl_count ? *head_of(t, i) : NIL;
+    uint64_t i = tlsf_map_floor(&t->cls, search);
+    b = tlsf_class_exists(&t->cls, i) ? *head_of(t, i) : NIL;
     if (b != NIL && align_gap(b, align) + need > rd(base, b, W_SIZE))
         b = NIL;
     if (b == NIL) {
         /* Good fit: every block of the list found is large enough. */
-        if ((i = find_suitable(t, map_ceil(t, search))) == NIL)
+        if ((i = tlsf_find_suitable(&t->cls, tlsf_map_ceil(&t->cls, search))) == TLSF_CLASS_NONE)
             return TLSF_ENOMEM;
         b = *head_of(t, i);
     }
@@ -814,11 +758,10 @@ int tlsf_stats(const tlsf_t *t, const uint8_t *base, tlsf_stats_t *out)
     out->allocations = t->allocations;
     out->free_blocks = t->free_blocks;
     out->largest_free = 0;
-    if (t->fl_bitmap) {
+    uint64_t i = tlsf_find_highest(&t->cls), size;
+    if (i != TLSF_CLASS_NONE) {
         /* The head of the highest list fits a request of its own size: the
          * search either lands on that list or falls back to its head. */
-        uint64_t fl = log2_floor(t->fl_bitmap), sl = log2_floor(t->sl_bitmap[fl]);
-        uint64_t i = (fl << t->sl_log2) | sl, size;
         int rc = check_head(t, base, t->lists[2 * i], i, &size);
         if (rc)
             return rc;
@@ -878,7 +821,7 @@ typedef struct {
     uint64_t used, used_bytes, free_n, free_bytes, marked;
 } check_ctx;
 
-static int fail(check_ctx *c, uint64_t where, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static int fail(check_ctx *c, uint64_t where, const char *fmt, ...) TLSF_PRINTF_LIKE(3, 4);
 
 static int fail(check_ctx *c, uint64_t where, const char *fmt, ...)
 {
@@ -955,18 +898,13 @@ static int check_lists(check_ctx *c)
 {
     tlsf_t *t = c->t;
     const uint8_t *base = c->base;
-    uint64_t sl_len = (uint64_t)1 << t->sl_log2, seen = 0;
-    if (t->fl_bitmap >> (FL_MAX - 1) >> 1)
-        return fail(c, NIL, "first-level bitmap has bits beyond the last class");
-    for (uint64_t fl = 0; fl < FL_MAX; fl++) {
-        uint64_t slmap = t->sl_bitmap[fl];
-        uint64_t allowed = fl >= t->fl_count ? 0 : sl_len == 64 ? ~(uint64_t)0 : ((uint64_t)1 << sl_len) - 1;
-        if (((t->fl_bitmap >> fl) & 1) != (slmap != 0))
-            return fail(c, NIL, "first-level bit %llu disagrees with its second-level bitmap", ULL(fl));
-        if (slmap & ~allowed)
-            return fail(c, NIL, "second-level bitmap %llu has bits for lists that do not exist", ULL(fl));
-        for (uint64_t sl = 0; fl < t->fl_count && sl < sl_len; sl++) {
-            uint64_t i = (fl << t->sl_log2) | sl, b = t->lists[2 * i], prev = NIL;
+    uint64_t sl_len = (uint64_t)1 << t->cls.sl_log2, seen = 0, bad_fl;
+    if (!tlsf_check_bitmaps(&t->cls, &bad_fl))
+        return fail(c, NIL, "bitmaps of first level %llu disagree with each other or name no list", ULL(bad_fl));
+    for (uint64_t fl = 0; fl < t->cls.fl_count; fl++) {
+        uint64_t slmap = t->cls.sl_bitmap[fl];
+        for (uint64_t sl = 0; sl < sl_len; sl++) {
+            uint64_t i = (fl << t->cls.sl_log2) | sl, b = t->lists[2 * i], prev = NIL;
             if ((b != NIL) != (int)((slmap >> sl) & 1))
                 return fail(c, NIL, "list (%llu, %llu) disagrees with its bitmap bit", ULL(fl), ULL(sl));
             while (b != NIL) {
@@ -977,7 +915,7 @@ static int check_lists(check_ctx *c)
                 c->marked--;
                 if (rd(base, b, W_PREV_FREE) != prev)
                     return fail(c, b, "free block %llu: back link does not match", ULL(b));
-                if (map_floor(t, rd(base, b, W_SIZE)) != i)
+                if (tlsf_map_floor(&t->cls, rd(base, b, W_SIZE)) != i)
                     return fail(c, b, "free block %llu is filed in the wrong list", ULL(b));
                 seen++;
                 prev = b;
@@ -1018,7 +956,7 @@ int tlsf_check(tlsf_t *t, const uint8_t *base, char *msg, size_t msglen)
     /* 3. the live bitmap holds exactly the used blocks */
     uint64_t bits = 0, *live = live_bitmap(t);
     for (uint64_t k = 0; k < t->live_words; k++)
-        bits += popcount64(live[k]);
+        bits += tlsf_popcount64(live[k]);
     if (bits != c.used)
         return fail(&c, NIL, "%llu live-allocation bits for %llu used blocks", ULL(bits), ULL(c.used));
     /* 4. statistics */

@@ -37,7 +37,8 @@ enum {
     TLSF_EINVAL = 2,     /* not the offset of a live allocation; the heap is unchanged */
     TLSF_ERANGE = 3,     /* a range outside the arena, overlapping a pool, or no pool ends there */
     TLSF_EALIGN = 4,     /* alignment not a power of two */
-    TLSF_ECORRUPT = 5    /* metadata found inconsistent; see tlsf_t.bad_offset */
+    TLSF_ECORRUPT = 5,   /* metadata found inconsistent; see tlsf_t.bad_offset */
+    TLSF_ENOMETA = 6     /* out-of-band engine: no memory to grow its metadata; it is unchanged */
 };
 
 typedef struct tlsf tlsf_t;

@@ -1,0 +1,134 @@
+/*
+ * tlsf_classes.h: the two-level size classes and their bitmaps, shared by
+ * both engines (tlsf.c, in-band headers; tlsf_offset.c, out-of-band nodes).
+ * Plain C11, header-only (static inline), no Python.
+ *
+ * A size s with m = floor(log2 s) falls in first level fl = m - min_log2 and
+ * second level sl = the sl_log2 bits below the top bit. Class index
+ * i = fl * sl_len + sl. Sizes below 2^sl_log2 get a class each (exact).
+ */
+#ifndef TLSF_CLASSES_H
+#define TLSF_CLASSES_H
+
+#include <stdint.h>
+
+#define TLSF_FL_MAX 64 /* first levels for any 64-bit size */
+
+typedef struct {
+    uint32_t sl_log2;   /* log2 of the second-level count */
+    uint32_t min_log2;  /* log2 of the smallest size filed (16 in-band, 1 unit out-of-band) */
+    uint32_t fl_count;  /* first levels in use: lists exist for fl < fl_count */
+    uint32_t unused;
+    uint64_t fl_bitmap; /* bit fl set <=> sl_bitmap[fl] != 0 */
+    uint64_t sl_bitmap[TLSF_FL_MAX]; /* bit sl set <=> list (fl, sl) is not empty */
+} tlsf_classes_t;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TLSF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+static inline unsigned tlsf_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned tlsf_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+static inline unsigned tlsf_popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
+#define TLSF_PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TLSF_LIKELY(x) (x)
+#define TLSF_UNLIKELY(x) (x)
+static inline unsigned tlsf_ctz64(uint64_t x) { unsigned n = 0; while (!(x & 1)) { x >>= 1; n++; } return n; }
+static inline unsigned tlsf_log2(uint64_t x) { unsigned n = 0; while (x >>= 1) n++; return n; }
+static inline unsigned tlsf_popcount64(uint64_t x) { unsigned n = 0; for (; x; x &= x - 1) n++; return n; }
+#define TLSF_PRINTF_LIKE(f, a)
+#endif
+
+#define TLSF_CLASS_NONE UINT64_MAX /* "no class": beyond every list */
+
+/* Free blocks are filed by rounding down: list (fl, sl) holds sizes in
+ * [2^(fl+min_log2) * (1 + sl/sl_len), next list's lower bound). size >= 2^min_log2. */
+static inline uint64_t tlsf_map_floor(const tlsf_classes_t *c, uint64_t size)
+{
+    unsigned m = tlsf_log2(size), sli = c->sl_log2;
+    uint64_t sl = (m >= sli ? size >> (m - sli) : size << (sli - m)) & (((uint64_t)1 << sli) - 1);
+    return ((uint64_t)(m - c->min_log2) << sli) | sl;
+}
+
+/* Requests are rounded up to the next list boundary, so that any block in the
+ * list found is large enough ("good fit"): no list is ever scanned. A size
+ * whose rounding would overflow has no class (TLSF_CLASS_NONE). */
+static inline uint64_t tlsf_map_ceil(const tlsf_classes_t *c, uint64_t size)
+{
+    unsigned m = tlsf_log2(size), sli = c->sl_log2;
+    if (m > sli) {
+        uint64_t round = ((uint64_t)1 << (m - sli)) - 1;
+        if (size > UINT64_MAX - round)
+            return TLSF_CLASS_NONE;
+        size += round;
+    }
+    return tlsf_map_floor(c, size);
+}
+
+/* Whether class i has lists (its first level is in use). */
+static inline int tlsf_class_exists(const tlsf_classes_t *c, uint64_t i)
+{
+    return (i >> c->sl_log2) < c->fl_count;
+}
+
+/* The first non-empty list at or above class i, or TLSF_CLASS_NONE. Bit scans only. */
+static inline uint64_t tlsf_find_suitable(const tlsf_classes_t *c, uint64_t i)
+{
+    unsigned sli = c->sl_log2;
+    uint64_t fl = i >> sli, sl = i & (((uint64_t)1 << sli) - 1);
+    if (fl >= c->fl_count)
+        return TLSF_CLASS_NONE;
+    uint64_t slmap = c->sl_bitmap[fl] & (~(uint64_t)0 << sl);
+    if (!slmap) {
+        uint64_t flmap = c->fl_bitmap & (~(uint64_t)0 << fl << 1);
+        if (!flmap)
+            return TLSF_CLASS_NONE;
+        fl = tlsf_ctz64(flmap);
+        slmap = c->sl_bitmap[fl];
+    }
+    return (fl << sli) | tlsf_ctz64(slmap);
+}
+
+/* The highest non-empty list, or TLSF_CLASS_NONE. */
+static inline uint64_t tlsf_find_highest(const tlsf_classes_t *c)
+{
+    if (!c->fl_bitmap)
+        return TLSF_CLASS_NONE;
+    uint64_t fl = tlsf_log2(c->fl_bitmap);
+    return (fl << c->sl_log2) | tlsf_log2(c->sl_bitmap[fl]);
+}
+
+/* List i became non-empty. */
+static inline void tlsf_mark_class(tlsf_classes_t *c, uint64_t i)
+{
+    uint64_t fl = i >> c->sl_log2;
+    c->sl_bitmap[fl] |= (uint64_t)1 << (i & (((uint64_t)1 << c->sl_log2) - 1));
+    c->fl_bitmap |= (uint64_t)1 << fl;
+}
+
+/* List i became empty. */
+static inline void tlsf_unmark_class(tlsf_classes_t *c, uint64_t i)
+{
+    uint64_t fl = i >> c->sl_log2;
+    c->sl_bitmap[fl] &= ~((uint64_t)1 << (i & (((uint64_t)1 << c->sl_log2) - 1)));
+    if (!c->sl_bitmap[fl])
+        c->fl_bitmap &= ~((uint64_t)1 << fl);
+}
+
+/* The bitmaps agree with each other and name no list beyond fl_count; on
+ * failure *bad_fl is the first level at fault. */
+static inline int tlsf_check_bitmaps(const tlsf_classes_t *c, uint64_t *bad_fl)
+{
+    uint64_t sl_len = (uint64_t)1 << c->sl_log2;
+    uint64_t allowed = sl_len == 64 ? ~(uint64_t)0 : ((uint64_t)1 << sl_len) - 1;
+    for (uint64_t fl = 0; fl < TLSF_FL_MAX; fl++) {
+        uint64_t slmap = c->sl_bitmap[fl];
+        if (((c->fl_bitmap >> fl) & 1) != (slmap != 0) || (slmap & ~(fl < c->fl_count ? allowed : 0))) {
+            *bad_fl = fl;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+#endif /* TLSF_CLASSES_H */
