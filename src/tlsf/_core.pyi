@@ -52,3 +52,48 @@ class Heap:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+@final
+class OffsetAllocator:
+    """TLSF over a range of offsets it never touches (a GPU buffer, a file, an
+    address range): all metadata is out of band, in a node table.
+
+    Offsets and sizes are bytes, multiples of `granularity` (a power of two);
+    every range lies below 2**64 - 1. Errors are those of Heap:
+    OutOfMemoryError when nothing fits, InvalidOffsetError for anything that
+    is not a live allocation's offset (the allocator unchanged), ValueError
+    for bad values, TypeError for non-integers; MemoryError (not
+    OutOfMemoryError) when the process cannot grow the metadata.
+    """
+
+    def __new__(
+        cls, capacity: SupportsIndex, *, sl_len: SupportsIndex = 32, granularity: SupportsIndex = 1
+    ) -> OffsetAllocator:
+        """Manages [0, capacity); capacity 0 gives an allocator with no range (see add_range)."""
+    def alloc(self, size: SupportsIndex, align: SupportsIndex = 1) -> int:
+        """O(1). The offset of `size` bytes (rounded up to the granularity; size 0
+        takes one granule), a multiple of `align` (a power of two)."""
+    def free(self, offset: SupportsIndex) -> None: ...
+    def resize(self, offset: SupportsIndex, size: SupportsIndex) -> bool:
+        """In place only: True when the allocation now holds `size` bytes (shrunk, or
+        grown into free space right after it), False when it cannot grow (unchanged)."""
+    def usable_size(self, offset: SupportsIndex) -> int: ...
+    def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> Any:
+        """array('q') of the offsets, or an int64 ndarray when `sizes` is one. All or nothing."""
+    def free_many(self, offsets: _Buffer | Iterable[SupportsIndex]) -> None:
+        """Every offset is validated (live, listed once) before any is freed."""
+    def add_range(self, offset: SupportsIndex, size: SupportsIndex) -> None:
+        """Give [offset, offset + size) to the allocator; ranges touching it coalesce
+        with it. ValueError when it overlaps a range or is not a multiple of the granularity."""
+    def reset(self) -> None:
+        """Forget every allocation; every range becomes one free block."""
+    @property
+    def capacity(self) -> int:
+        """Total bytes of all ranges."""
+    @property
+    def granularity(self) -> int: ...
+    @property
+    def sl_len(self) -> int: ...
+    def stats(self) -> Stats: ...
+    def walk(self) -> Iterator[BlockInfo]: ...
+    def check(self) -> None: ...
