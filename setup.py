@@ -42,9 +42,9 @@ if MODE != "0" and sys.implementation.name == "cpython":
     ext_modules.append(
         Extension(
             "tlsf._core",
-            sources=["src/tlsf/_core.c", "csrc/tlsf.c"],
+            sources=["src/tlsf/_core.c", "csrc/tlsf.c", "csrc/tlsf_offset.c"],
             include_dirs=["csrc"],
-            depends=["csrc/tlsf.h"],
+            depends=["csrc/tlsf.h", "csrc/tlsf_offset.h", "csrc/tlsf_classes.h"],
             extra_compile_args=["-O2", "-std=c11"] if os.name != "nt" else [],
         )
     )

@@ -1,7 +1,7 @@
 /*
  * tlsf.c: Two-Level Segregated Fit allocator core (Masmano et al., ECRTS 2004),
  * shaped after rlsf. Plain C11, no Python. The pure-Python twin
- * src/tlsf/pure.py mirrors this file function for function, with the same
+ * src/tlsf/pure/tlsf.py mirrors this file function for function, with the same
  * names, and must return identical offsets.
  *
  * Sections: layout, arena access, size classes, free lists, validation,

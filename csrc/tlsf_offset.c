@@ -598,7 +598,8 @@ int tlsf_oa_add_range(tlsf_oa_t *a, uint64_t offset, uint64_t size)
 
 void tlsf_oa_reset(tlsf_oa_t *a)
 {
-    memset(a->lists, 0, 2 * ((size_t)a->cls.fl_count << a->cls.sl_log2) * sizeof *a->lists);
+    if (a->lists) /* NULL before the first range */
+        memset(a->lists, 0, 2 * ((size_t)a->cls.fl_count << a->cls.sl_log2) * sizeof *a->lists);
     a->cls.fl_bitmap = 0;
     memset(a->cls.sl_bitmap, 0, sizeof a->cls.sl_bitmap);
     for (uint64_t k = 0, n = index_buckets(a); k < n; k++)
@@ -669,7 +670,7 @@ static int fail(check_ctx *c, const char *fmt, ...)
 
 /* 1. Ranges in address order, apart (touching ones coalesce), each a chain of
  * contiguous blocks closed by its sentinel; free blocks get N_MARK. */
-static int check_ranges(const tlsf_oa_t *a, check_ctx *c)
+static int check_ranges(tlsf_oa_t *a, check_ctx *c)
 {
     uint64_t units = 0, budget = a->nodes_total, end = 0;
     for (const node_t *s = a->first_range; s; s = s->next_range) {
@@ -700,7 +701,7 @@ static int check_ranges(const tlsf_oa_t *a, check_ctx *c)
                     return fail(c, "free block at unit %llu has flags", ULL(at));
                 if (prev_free)
                     return fail(c, "free block at unit %llu follows a free block (not coalesced)", ULL(at));
-                ((node_t *)b)->flags = N_MARK;
+                b->flags = N_MARK;
                 c->marked++;
                 c->free_n++;
                 c->free_units += b->size;
@@ -766,7 +767,7 @@ static int check_index(const tlsf_oa_t *a, check_ctx *c)
 }
 
 /* Clears the marks left by a failed check. */
-static void unmark_all(const tlsf_oa_t *a)
+static void unmark_all(tlsf_oa_t *a)
 {
     uint64_t budget = a->nodes_total;
     for (const node_t *s = a->first_range; s && budget; s = s->next_range, budget--)
@@ -774,7 +775,7 @@ static void unmark_all(const tlsf_oa_t *a)
             b->flags &= ~N_MARK;
 }
 
-int tlsf_oa_check(const tlsf_oa_t *a, char *msg, size_t msglen)
+int tlsf_oa_check(tlsf_oa_t *a, char *msg, size_t msglen)
 {
     check_ctx c = {msg, msglen, 0, 0, 0, 0, 0};
     if (msg && msglen)

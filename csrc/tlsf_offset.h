@@ -13,7 +13,7 @@
  * alignment padding goes back to the free lists.
  *
  * Offsets and sizes are in bytes at this interface and multiples of the
- * granularity (a power of two) inside; every range lies below 2^64 - 1.
+ * granularity (a power of two) inside; every range ends at or below 2^64 - 1.
  * Not thread-safe: callers serialise operations on one allocator.
  */
 #ifndef TLSF_OFFSET_H
@@ -56,7 +56,7 @@ int tlsf_oa_free_many(tlsf_oa_t *a, const uint64_t *offsets, size_t n, size_t *b
 
 /* Give [offset, offset+size) to the allocator; ranges it touches coalesce
  * with it. TLSF_ERANGE when it overlaps a range, is not a multiple of the
- * granularity, or reaches 2^64 - 1. */
+ * granularity, or ends beyond 2^64 - 1. */
 int tlsf_oa_add_range(tlsf_oa_t *a, uint64_t offset, uint64_t size);
 /* Forget every allocation; each range becomes one free block. O(blocks). */
 void tlsf_oa_reset(tlsf_oa_t *a);
@@ -64,8 +64,9 @@ void tlsf_oa_reset(tlsf_oa_t *a);
 int tlsf_oa_stats(const tlsf_oa_t *a, tlsf_stats_t *out);
 /* Every block of every range in address order (offsets and sizes in bytes). */
 int tlsf_oa_walk(const tlsf_oa_t *a, tlsf_walker fn, void *ctx);
-/* Full invariant check; on failure writes a description into msg. */
-int tlsf_oa_check(const tlsf_oa_t *a, char *msg, size_t msglen);
+/* Full invariant check; on failure writes a description into msg. It marks
+ * nodes while it runs (and clears the marks), hence not const. */
+int tlsf_oa_check(tlsf_oa_t *a, char *msg, size_t msglen);
 
 #ifdef __cplusplus
 }

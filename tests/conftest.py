@@ -1,9 +1,9 @@
 """Shared fixtures and helpers of the tlsf test suite.
 
-Every test that takes the `Heap` fixture runs once per implementation: the C
-core `tlsf._core.Heap` ("c", skipped when the extension is not built) and the
-pure-Python twin `tlsf.pure.Heap` ("python"). With TLSF_PURE_PYTHON=1 only the
-twin runs.
+Every test that takes the `Heap` (or `OffsetAllocator`) fixture runs once per
+implementation: the C core `tlsf._core` ("c", skipped when the extension is not
+built) and the pure-Python twin `tlsf.pure` ("python"). With TLSF_PURE_PYTHON=1
+only the twin runs.
 
 Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "default" (fast local
 runs) and "ci" (the stateful test runs 2,000 examples).
@@ -31,27 +31,44 @@ settings.register_profile("ci", max_examples=2000, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def heap_class(name: str):
-    """The Heap class of implementation `name` ("c" or "python"); skips a missing C core."""
+def impl_class(name: str, cls: str = "Heap"):
+    """Class `cls` of implementation `name` ("c" or "python"); skips a missing C core."""
     if name == "c":
-        return pytest.importorskip("tlsf._core", reason="C core not built").Heap
-    from tlsf.pure import Heap
+        return getattr(pytest.importorskip("tlsf._core", reason="C core not built"), cls)
+    import tlsf.pure
 
-    return Heap
+    return getattr(tlsf.pure, cls)
 
 
 @pytest.fixture(params=IMPLS)
 def Heap(request):  # noqa: N802 - it is a class
     """The Heap class of each implementation in turn."""
-    return heap_class(request.param)
+    return impl_class(request.param, "Heap")
+
+
+@pytest.fixture(params=IMPLS)
+def OffsetAllocator(request):  # noqa: N802 - it is a class
+    """The OffsetAllocator class of each implementation in turn."""
+    return impl_class(request.param, "OffsetAllocator")
+
+
+def both_classes(cls: str) -> tuple:
+    """(C class, pure class) named `cls`; skips unless the C core is built and allowed."""
+    if PURE_ONLY:
+        pytest.skip("TLSF_PURE_PYTHON=1: C-vs-Python comparisons run in the normal run")
+    return impl_class("c", cls), impl_class("python", cls)
 
 
 @pytest.fixture
 def both():
-    """(C Heap class, pure Heap class); skips unless the C core is built and allowed."""
-    if PURE_ONLY:
-        pytest.skip("TLSF_PURE_PYTHON=1: C-vs-Python comparisons run in the normal run")
-    return heap_class("c"), heap_class("python")
+    """(C Heap class, pure Heap class)."""
+    return both_classes("Heap")
+
+
+@pytest.fixture
+def both_offset():
+    """(C OffsetAllocator class, pure OffsetAllocator class)."""
+    return both_classes("OffsetAllocator")
 
 
 # ----------------------------------------------------------------- helpers
@@ -114,6 +131,69 @@ def assert_consistent(heap, live: dict | None = None, capacity: int | None = Non
         for b in used:
             off = b.offset + GRAN
             assert heap.usable_size(off) == b.size - GRAN >= live[off]
+
+
+def assert_offset_consistent(oa, live: dict | None = None) -> None:
+    """check() passes; walk(), stats(), capacity and the live allocations
+    {offset: size asked} of an OffsetAllocator agree."""
+    oa.check()
+    blocks = list(oa.walk())
+    st = oa.stats()
+    g = oa.granularity
+    assert all(type(b) is tlsf.BlockInfo for b in blocks)
+    assert type(st) is tlsf.Stats
+    used = [b for b in blocks if b.used]
+    free = [b for b in blocks if not b.used]
+    assert st.allocations == len(used)
+    assert st.allocated_bytes == sum(b.size for b in used)
+    assert st.free_blocks == len(free)
+    assert st.free_bytes == sum(b.size for b in free)
+    assert st.allocated_bytes + st.free_bytes == oa.capacity == sum(b.size for b in blocks)
+    if free:
+        assert 0 < st.largest_free <= max(b.size for b in free)
+    else:
+        assert st.largest_free == 0
+    prev_end, prev_free = -1, False
+    for b in blocks:
+        assert b.offset % g == 0 and b.size % g == 0 and b.size > 0
+        assert b.offset >= prev_end  # address order, no overlap
+        if b.offset == prev_end:  # the same range: free blocks never touch
+            assert not (prev_free and not b.used), f"free blocks touch at {b.offset}"
+        prev_end, prev_free = b.offset + b.size, not b.used
+    if live is not None:
+        assert sorted(b.offset for b in used) == sorted(live)
+        for b in used:
+            assert oa.usable_size(b.offset) == b.size >= live[b.offset]
+
+
+def outcome(method, *args):
+    try:
+        return method(*args)
+    except (tlsf.OutOfMemoryError, tlsf.InvalidOffsetError, ValueError) as e:
+        return type(e)
+
+
+class Lockstep:
+    """Calls the same method on both heaps and insists on the same outcome."""
+
+    def __init__(self, c, py):
+        self.c, self.py = c, py
+        self.calls = 0
+
+    def __call__(self, name, *args):
+        self.calls += 1
+        a = outcome(getattr(self.c, name), *args)
+        b = outcome(getattr(self.py, name), *args)
+        assert a == b, f"call #{self.calls}: {name}{args}: C -> {a!r}, Python -> {b!r}"
+        return a
+
+    def compare(self):
+        assert list(self.c.walk()) == list(self.py.walk()), f"walk differs after {self.calls}"
+        assert self.c.stats() == self.py.stats(), f"stats differ after {self.calls} calls"
+
+
+def random_align(rng: random.Random) -> int:
+    return 1 if rng.random() < 0.7 else 2 ** rng.randrange(0, 13)
 
 
 class Sneaky:

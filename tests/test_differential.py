@@ -11,9 +11,7 @@ import math
 import random
 
 import pytest
-from conftest import assert_consistent
-
-import tlsf
+from conftest import Lockstep, assert_consistent, random_align
 
 OPS = 100_000
 WALK_EVERY = 1_000
@@ -33,32 +31,6 @@ CONFIGS = [
 ]
 
 
-def outcome(method, *args):
-    try:
-        return method(*args)
-    except (tlsf.OutOfMemoryError, tlsf.InvalidOffsetError, ValueError) as e:
-        return type(e)
-
-
-class Lockstep:
-    """Calls the same method on both heaps and insists on the same outcome."""
-
-    def __init__(self, c, py):
-        self.c, self.py = c, py
-        self.calls = 0
-
-    def __call__(self, name, *args):
-        self.calls += 1
-        a = outcome(getattr(self.c, name), *args)
-        b = outcome(getattr(self.py, name), *args)
-        assert a == b, f"call #{self.calls}: {name}{args}: C -> {a!r}, Python -> {b!r}"
-        return a
-
-    def compare(self):
-        assert list(self.c.walk()) == list(self.py.walk()), f"walk differs after {self.calls}"
-        assert self.c.stats() == self.py.stats(), f"stats differ after {self.calls} calls"
-
-
 def random_size(rng: random.Random, capacity: int) -> int:
     r = rng.random()
     if r < 0.3:
@@ -66,10 +38,6 @@ def random_size(rng: random.Random, capacity: int) -> int:
     if r < 0.98:
         return int(2 ** rng.uniform(0, math.log2(capacity)))
     return rng.choice([capacity, capacity + 1, 2**63, 2**64 - 1, 2**64])
-
-
-def random_align(rng: random.Random) -> int:
-    return 1 if rng.random() < 0.7 else 2 ** rng.randrange(0, 13)
 
 
 @pytest.mark.parametrize(("capacity", "sl_len", "pools"), CONFIGS)

@@ -8,7 +8,7 @@ byte-identical and live. Nothing wraps around 2**64, nothing raises OverflowErro
 from __future__ import annotations
 
 import pytest
-from conftest import GRAN, assert_consistent, new_heap, pattern, snapshot
+from conftest import GRAN, assert_consistent, assert_offset_consistent, new_heap, pattern, snapshot
 
 import tlsf
 
@@ -216,3 +216,107 @@ def test_integer_like_arguments(Heap):
     off = h.realloc(np.uint64(off), np.int16(10))
     h.free(np.int32(off))
     assert [b.used for b in h.walk()] == [False]
+
+
+# ------------------------------------------------- the same sweep on OffsetAllocator
+
+
+def busy_offset_allocator(OffsetAllocator, granularity=1):  # noqa: N803
+    """An OffsetAllocator of CAP bytes with live allocations and holes; returns (oa, live)."""
+    oa = OffsetAllocator(CAP, granularity=granularity)
+    offs = [oa.alloc(s) for s in (1000, 24, 3000, 100, 5000, 7)]
+    for off in offs[1::2]:
+        oa.free(off)
+    return oa, offs[0::2]
+
+
+def oa_state(oa) -> tuple:
+    return list(oa.walk()), oa.stats(), oa.capacity
+
+
+@pytest.mark.parametrize("granularity", [1, 16, 256])
+def test_offset_alloc_and_resize_too_large(OffsetAllocator, granularity):  # noqa: N803
+    oa, live = busy_offset_allocator(OffsetAllocator, granularity)
+    before = oa_state(oa)
+    for size in HUGE:
+        for align in (1, 16, 4096):
+            with pytest.raises(tlsf.OutOfMemoryError):
+                oa.alloc(size, align=align)
+        for off in live:
+            assert oa.resize(off, size) is False
+        with pytest.raises(tlsf.OutOfMemoryError):
+            oa.alloc_many([1, size, 1])
+        assert oa_state(oa) == before, size
+    assert_offset_consistent(oa)
+
+
+@pytest.mark.parametrize("capacity", [1, 4 * KiB, 100_003, MiB])
+def test_offset_largest_request_boundary(OffsetAllocator, capacity):  # noqa: N803
+    """A fresh allocator takes exactly its capacity, and not a byte more."""
+    oa = OffsetAllocator(capacity)
+    assert oa.stats().largest_free == capacity
+    before = oa_state(oa)
+    for size in range(capacity + 1, capacity + 300):
+        with pytest.raises(tlsf.OutOfMemoryError):
+            oa.alloc(size)
+    assert oa_state(oa) == before
+    assert oa.alloc(capacity) == 0
+    assert oa.resize(0, capacity + 1) is False
+    oa.free(0)
+    assert oa_state(oa) == before
+
+
+@pytest.mark.parametrize("sl_len", [1, 32, 64])
+def test_offset_every_power_of_two_alignment(OffsetAllocator, sl_len):  # noqa: N803
+    cap = MiB
+    oa = OffsetAllocator(cap, sl_len=sl_len)
+    oa.alloc(1)  # offset 0 taken: every alignment above 1 needs padding
+    fresh = oa_state(oa)
+    for align in POWERS:
+        for size in (0, 1, 100, 4096, cap // 4, cap // 2, cap - 1, cap, 2**64 - 1, 2**64):
+            try:
+                off = oa.alloc(size, align=align)
+            except tlsf.OutOfMemoryError:
+                assert oa_state(oa) == fresh, (size, align)
+                assert not (align <= cap // 4 and size <= cap // 4), (size, align)
+                continue
+            assert off % align == 0 and off + oa.usable_size(off) <= cap
+            assert oa.usable_size(off) == max(size, 1)
+            assert_offset_consistent(oa, {0: 1, off: size})
+            oa.free(off)
+            assert oa_state(oa) == fresh
+
+
+@pytest.mark.parametrize("size", [-1, -16, -(2**63), -(2**64), -(2**70)])
+def test_offset_negative_sizes(OffsetAllocator, size):  # noqa: N803
+    oa, live = busy_offset_allocator(OffsetAllocator)
+    before = oa_state(oa)
+    for call in (lambda: oa.alloc(size), lambda: oa.resize(live[0], size), lambda: oa.alloc_many([1, size])):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert not isinstance(e.value, tlsf.InvalidOffsetError)
+    assert oa_state(oa) == before
+
+
+@pytest.mark.parametrize(
+    "align", [0, -1, -16, -(2**70), 3, 6, 12, 24, 48, 4097, 2**20 + 2**10, 2**63 - 1, 2**64 - 1]
+)
+def test_offset_bad_alignment(OffsetAllocator, align):  # noqa: N803
+    oa, _ = busy_offset_allocator(OffsetAllocator)
+    before = oa_state(oa)
+    for size in (0, 10, 2**64):
+        with pytest.raises(ValueError) as e:
+            oa.alloc(size, align=align)
+        assert not isinstance(e.value, tlsf.InvalidOffsetError)
+    assert oa_state(oa) == before
+
+
+def test_offset_integer_like_arguments(OffsetAllocator):  # noqa: N803
+    np = pytest.importorskip("numpy")
+    oa = OffsetAllocator(np.uint64(CAP), granularity=np.int32(16), sl_len=np.int8(8))
+    off = oa.alloc(np.int64(100), align=np.uint32(64))
+    assert off % 64 == 0 and oa.usable_size(np.int64(off)) == 112
+    assert oa.resize(np.uint64(off), np.int16(10)) is True
+    oa.free(np.int32(off))
+    oa.add_range(np.uint64(CAP), np.int64(CAP))
+    assert [b.used for b in oa.walk()] == [False]

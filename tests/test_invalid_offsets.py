@@ -191,3 +191,84 @@ def test_every_granule(Heap):
             with pytest.raises(tlsf.InvalidOffsetError):
                 h.free(off)
     assert snapshot(h, mem) == before
+
+
+# ------------------------------------------------- the same matrix on OffsetAllocator
+
+OA_CALLS = {
+    "free": lambda oa, off: oa.free(off),
+    "resize": lambda oa, off: oa.resize(off, 10),
+    "resize-0": lambda oa, off: oa.resize(off, 0),
+    "usable_size": lambda oa, off: oa.usable_size(off),
+    "free_many": lambda oa, off: oa.free_many([off]),
+}
+
+
+def make_offset(OffsetAllocator, granularity):  # noqa: N803
+    """Two ranges with live and freed allocations. Returns (oa, live, freed)."""
+    oa = OffsetAllocator(CAPACITY, granularity=granularity)
+    oa.add_range(2 * CAPACITY, CAPACITY)
+    offs = [oa.alloc(size) for size in (1000, 2000, 3000, 4000, 5000, 6000, 64)]
+    offs.append(oa.alloc(CAPACITY))  # in the second range
+    freed = offs[1:7:2]
+    for off in freed:
+        oa.free(off)
+    return oa, [o for o in offs if o not in freed], freed
+
+
+@pytest.mark.parametrize("granularity", [1, 16, 256])
+def test_offset_matrix(OffsetAllocator, granularity):  # noqa: N803
+    oa, live, freed = make_offset(OffsetAllocator, granularity)
+    g = granularity
+    a = live[1]
+    tail = [b for b in oa.walk() if not b.used][-1]
+    cases = {
+        "double-free": freed[0],
+        "double-free-2": freed[-1],
+        "interior+1": a + 1,
+        "interior+g": a + g,
+        "end-of-allocation": a + oa.usable_size(a),
+        "free-space": tail.offset,
+        "free-space+g": tail.offset + g,
+        "free-space-odd": tail.offset + 3 * g + 1,
+        "range-end": CAPACITY,
+        "between-ranges": CAPACITY + 16 * g,
+        "second-range-end": 3 * CAPACITY,
+        "beyond": 4 * CAPACITY,
+        "minus-1": -1,
+        "minus-g": -g,
+        "2**63": 2**63,
+        "2**64-1": 2**64 - 1,
+        "2**64": 2**64,
+        "2**70": 2**70,
+        "-(2**70)": -(2**70),
+    }
+    before = (list(oa.walk()), oa.stats())
+    for call_name, call in OA_CALLS.items():
+        for case, off in cases.items():
+            assert off not in live, case
+            with pytest.raises(tlsf.InvalidOffsetError) as e:
+                call(oa, off)
+            assert str(off) in str(e.value), f"{call_name}({case}={off}): {e.value}"
+            assert (list(oa.walk()), oa.stats()) == before, f"{call_name}({case}={off}) changed it"
+    for off in live:
+        oa.free(off)
+        with pytest.raises(tlsf.InvalidOffsetError):
+            oa.free(off)
+    assert [b.used for b in oa.walk()] == [False, False]
+
+
+def test_offset_every_unit(OffsetAllocator):  # noqa: N803
+    """Every offset near the ranges: live offsets are accepted, all others refused."""
+    oa, live, _ = make_offset(OffsetAllocator, 1)
+    before = (list(oa.walk()), oa.stats())
+    live_set = set(live)
+    for off in range(-4, CAPACITY + 4):
+        if off in live_set:
+            assert oa.usable_size(off) >= 64
+            continue
+        with pytest.raises(tlsf.InvalidOffsetError):
+            oa.usable_size(off)
+        with pytest.raises(tlsf.InvalidOffsetError):
+            oa.free(off)
+    assert (list(oa.walk()), oa.stats()) == before

@@ -8,9 +8,10 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import assert_consistent
+from conftest import assert_consistent, assert_offset_consistent
 
 from tlsf.__main__ import replay
+from tlsf.bench import realloc_by_resize
 from tlsf.workloads import WORKLOADS, iter_ops, read_trace, write_trace
 
 GEN_TRACE = Path(__file__).resolve().parents[2] / "shared" / "workloads" / "gen_trace.py"
@@ -55,6 +56,15 @@ def test_trace_file_round_trip(gen_trace, tmp_path, monkeypatch):
 def test_workload_replays(Heap, name):  # noqa: N803
     ops = list(itertools.islice(iter_ops(name), 20_000))
     heap = Heap(128 << 20)  # anonymous memory, committed only where touched
-    result = replay(heap, ops)
+    result = replay(heap.alloc, heap.free, heap.realloc, ops)
     assert result["high_water"] >= result["peak_live"] > 0
     assert_consistent(heap)
+
+
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_workload_replays_offset(OffsetAllocator, name):  # noqa: N803
+    ops = list(itertools.islice(iter_ops(name), 20_000))
+    oa = OffsetAllocator(128 << 20)
+    result = replay(oa.alloc, oa.free, realloc_by_resize(oa), ops)
+    assert result["high_water"] >= result["peak_live"] > 0
+    assert_offset_consistent(oa)

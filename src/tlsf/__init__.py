@@ -1,7 +1,9 @@
 """tlsf: the Two-Level Segregated Fit real-time allocator for Python.
 
 `tlsf.Heap` carves allocations out of any writable buffer in O(1) time.
-It is the C core when the extension is built, else the pure-Python twin
+`tlsf.OffsetAllocator` does the same over a range of offsets it never touches
+(a GPU buffer, a file, an address range), with all metadata out of band.
+Both are the C core when the extension is built, else the pure-Python twin
 `tlsf.pure` (forced with TLSF_PURE_PYTHON=1); `tlsf.IMPLEMENTATION` says which.
 """
 
@@ -17,13 +19,13 @@ __version__ = "0.1.0"
 IMPLEMENTATION = "python"
 if os.environ.get("TLSF_PURE_PYTHON", "") in ("", "0"):
     try:
-        from tlsf._core import Heap
+        from tlsf._core import Heap, OffsetAllocator
     except ImportError:
         pass
     else:
         IMPLEMENTATION = "c"
 if IMPLEMENTATION == "python":
-    from tlsf.pure import Heap  # type: ignore[assignment]
+    from tlsf.pure import Heap, OffsetAllocator  # type: ignore[assignment]
 
 __all__ = [
     "IMPLEMENTATION",
@@ -31,6 +33,7 @@ __all__ = [
     "CorruptionError",
     "Heap",
     "InvalidOffsetError",
+    "OffsetAllocator",
     "OutOfMemoryError",
     "Stats",
     "__version__",

@@ -1,5 +1,6 @@
 """python -m tlsf: version, implementation in use, and a self-check that
-replays a standard workload through a Heap and verifies it.
+replays a standard workload through a Heap and an OffsetAllocator and
+verifies them.
 
 python -m tlsf bench [...]: the benchmark against the peers (tlsf.bench).
 """
@@ -10,29 +11,32 @@ import argparse
 import sys
 import time
 from itertools import islice
+from typing import Any, Callable
 
 import tlsf
+from tlsf.bench import realloc_by_resize
 from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops
 
 
-def replay(heap: tlsf.Heap, ops: list[tuple[int, int, int, int]]) -> dict[str, int]:
-    """Replay workload records through `heap`; returns the high-water mark
-    against the peak of live requested bytes."""
+def replay(alloc: Any, free: Any, realloc: Callable[[int, int], int],
+           ops: list[tuple[int, int, int, int]]) -> dict[str, int]:
+    """Replay workload records through an allocator's calls; returns the
+    high-water mark against the peak of live requested bytes."""
     offsets: dict[int, int] = {}
     sizes: dict[int, int] = {}
     live = peak = high = 0
     for op, ident, size, align_log2 in ops:
         if op == ALLOC:
-            off = heap.alloc(size, 1 << align_log2)
+            off = alloc(size, 1 << align_log2)
             offsets[ident] = off
             sizes[ident] = size
             live += size
         elif op == FREE:
-            heap.free(offsets.pop(ident))
+            free(offsets.pop(ident))
             live -= sizes.pop(ident)
             continue
         else:
-            off = heap.realloc(offsets[ident], size)
+            off = realloc(offsets[ident], size)
             offsets[ident] = off
             live += size - sizes[ident]
             sizes[ident] = size
@@ -57,17 +61,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"self-check: replaying workload {a.workload!r} ({WORKLOADS[a.workload][0]})")
     ops = list(islice(iter_ops(a.workload), a.ops))
     with tlsf.Heap(a.capacity) as heap:
-        t0 = time.perf_counter()
-        r = replay(heap, ops)
-        elapsed = time.perf_counter() - t0
-        heap.check()
-        print(f"  {len(ops):,} operations in {elapsed:.2f} s "
-              f"({elapsed / max(len(ops), 1) * 1e9:.0f} ns per op, replay loop and page faults included)")
-        print(f"  high-water / peak live bytes: {r['high_water'] / max(r['peak_live'], 1):.3f} "
-              f"({r['high_water']:,} / {r['peak_live']:,})")
-        print(f"  {heap.stats()}")
-        print("  check(): passed")
+        check(f"tlsf.Heap({a.capacity})", heap, lambda: replay(heap.alloc, heap.free, heap.realloc, ops), ops)
+    oa = tlsf.OffsetAllocator(a.capacity)
+    check(f"tlsf.OffsetAllocator({a.capacity})", oa,
+          lambda: replay(oa.alloc, oa.free, realloc_by_resize(oa), ops), ops)
     return 0
+
+
+def check(name: str, allocator: Any, run: Callable[[], dict[str, int]], ops: list) -> None:
+    """Times run(), then verifies the allocator with check() and prints what it found."""
+    print(f"{name}:")
+    t0 = time.perf_counter()
+    r = run()
+    elapsed = time.perf_counter() - t0
+    allocator.check()
+    print(f"  {len(ops):,} operations in {elapsed:.2f} s "
+          f"({elapsed / max(len(ops), 1) * 1e9:.0f} ns per op, replay loop and page faults included)")
+    print(f"  high-water / peak live bytes: {r['high_water'] / max(r['peak_live'], 1):.3f} "
+          f"({r['high_water']:,} / {r['peak_live']:,})")
+    print(f"  {allocator.stats()}")
+    print("  check(): passed")
 
 
 if __name__ == "__main__":

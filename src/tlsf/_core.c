@@ -1,18 +1,22 @@
 /*
- * _core.c: the thin CPython binding of the TLSF core (csrc/tlsf.h).
+ * _core.c: the thin CPython binding of the TLSF cores: tlsf._core.Heap over
+ * the in-band engine (csrc/tlsf.h), tlsf._core.OffsetAllocator over the
+ * out-of-band one (csrc/tlsf_offset.h).
  *
  * tlsf._core.Heap owns one control structure (PyMem_Malloc) and keeps the
  * caller's buffer exported for its whole life, which pins it: the arena can
- * neither move nor shrink under the core. src/tlsf/pure.py mirrors this file.
+ * neither move nor shrink under the core. tlsf._core.OffsetAllocator owns one
+ * tlsf_oa_t (the core mallocs and grows its metadata) and touches no memory
+ * of the caller. The pure-Python twin (tlsf.pure) mirrors this file.
  *
  * Thread safety: every operation runs under the GIL and never releases it, so
  * operations on one heap are serialised without a lock of our own.
  *
  * Re-entrancy: converting an argument may run Python code (__index__), which
- * may use, free or close this very heap. So every argument is converted before
- * the heap is looked at, `closed` is checked after that, and no C pointer into
- * heap state is kept across anything that may run Python code (conversions,
- * object allocation, which may trigger the GC and finalizers).
+ * may use, free, reset or close this very heap. So every argument is converted
+ * before the heap is looked at, `closed` is checked after that, and no C
+ * pointer into heap state is kept across anything that may run Python code
+ * (conversions, object allocation, which may trigger the GC and finalizers).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 
 #include "tlsf.h"
+#include "tlsf_offset.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -133,7 +138,8 @@ static inline int as_u64(PyObject *o, uint64_t *out, PyObject **keep)
 }
 
 /* An offset of an allocation. Negative and huge ones become TLSF_NIL, which is
- * never live, so the core reports EINVAL after the closed check, as for any
+ * never live in either engine (every range of the out-of-band one ends at or
+ * below it), so the core reports EINVAL after the closed check, as for any
  * other bad offset; *bad keeps the int for the message. */
 static inline int as_offset(PyObject *o, uint64_t *out, PyObject **bad)
 {
@@ -144,14 +150,16 @@ static inline int as_offset(PyObject *o, uint64_t *out, PyObject **bad)
 }
 
 /* A size to allocate: negative is a ValueError, huge is passed as UINT64_MAX,
- * which the core refuses with ENOMEM like any size beyond the capacity. */
+ * which the in-band core refuses with ENOMEM like any size beyond the capacity.
+ * Returns -1, ARG_IN or ARG_HUGE: the out-of-band core may manage 2**64-1
+ * bytes, so there a huge size must be refused by the caller. */
 static inline int as_size(PyObject *o, uint64_t *out)
 {
     PyObject *bad = NULL;
     int cls = as_u64(o, out, &bad);
     if (LIKELY(cls == ARG_IN || cls == ARG_HUGE)) {
         Py_XDECREF(bad);
-        return 0;
+        return cls;
     }
     if (cls == ARG_NEG) {
         PyErr_Format(PyExc_ValueError, "size must be >= 0, not %S", bad);
@@ -160,13 +168,19 @@ static inline int as_size(PyObject *o, uint64_t *out)
     return -1;
 }
 
-/* as_align's refusals, and alignments beyond uint64_t: cls and bad as left by as_u64. */
-static NOINLINE int as_align_slow(int cls, uint64_t *out, PyObject *bad)
+/* as_pow2's refusals of argument `what`, and powers of two beyond uint64_t
+ * (2**63 when huge_ok, else refused): cls and bad as left by as_u64. */
+static NOINLINE int as_pow2_slow(int cls, uint64_t *out, PyObject *bad, const char *what, int huge_ok)
 {
     if (cls < 0)
         return -1;
     if (cls == ARG_IN) {
-        PyErr_Format(PyExc_ValueError, "alignment must be a power of two, not %llu", ULL(*out));
+        PyErr_Format(PyExc_ValueError, "%s must be a power of two, not %llu", what, ULL(*out));
+        return -1;
+    }
+    if (cls == ARG_HUGE && !huge_ok) {
+        PyErr_Format(PyExc_ValueError, "%s must be below 2**64, not %S", what, bad);
+        Py_DECREF(bad);
         return -1;
     }
     int pow2 = 0;
@@ -185,26 +199,36 @@ static NOINLINE int as_align_slow(int cls, uint64_t *out, PyObject *bad)
     }
     if (pow2) {
         Py_DECREF(bad);
-        *out = (uint64_t)1 << 63; /* larger than any capacity: the core reports ENOMEM */
-        return 0;
+        *out = (uint64_t)1 << 63; /* larger than any in-band capacity: the core reports ENOMEM */
+        return ARG_HUGE;
     }
-    PyErr_Format(PyExc_ValueError, "alignment must be a power of two, not %S", bad);
+    PyErr_Format(PyExc_ValueError, "%s must be a power of two, not %S", what, bad);
     Py_DECREF(bad);
     return -1;
 }
 
-/* An alignment: a power of two. One beyond uint64_t becomes 2**63. */
-static inline int as_align(PyObject *o, uint64_t *out)
+/* A power of two (ValueError naming `what` otherwise). Returns -1, ARG_IN, or
+ * ARG_HUGE for one beyond uint64_t accepted as 2**63. */
+static inline int as_pow2(PyObject *o, uint64_t *out, const char *what, int huge_ok)
 {
     PyObject *bad = NULL;
     int cls = as_u64(o, out, &bad);
     if (LIKELY(cls == ARG_IN && *out && !(*out & (*out - 1))))
         return 0;
-    return as_align_slow(cls, out, bad);
+    return as_pow2_slow(cls, out, bad, what, huge_ok);
 }
 
-/* An offset or size of insert/append_free_block: negative is a ValueError;
- * huge becomes UINT64_MAX, with the int left in *big for the message. */
+/* An alignment: a power of two. One beyond uint64_t becomes 2**63 (ARG_HUGE),
+ * larger than any in-band capacity; the out-of-band core may manage 2**63
+ * bytes, so there the caller refuses it. */
+static inline int as_align(PyObject *o, uint64_t *out)
+{
+    return as_pow2(o, out, "alignment", 1);
+}
+
+/* An offset or size of a range (insert/append_free_block, add_range), or a
+ * capacity: negative is a ValueError naming `what`; huge becomes UINT64_MAX,
+ * with the int left in *big for the message. */
 static int as_range_arg(PyObject *o, uint64_t *out, const char *what, PyObject **big)
 {
     PyObject *bad = NULL;
@@ -220,6 +244,27 @@ static int as_range_arg(PyObject *o, uint64_t *out, const char *what, PyObject *
         Py_DECREF(bad);
     }
     return -1;
+}
+
+#define SL_LEN_ERROR "sl_len must be a power of two in 1..64"
+
+/* The sl_len of a constructor (NULL when not given: the default). */
+static int as_sl_len(PyObject *o, unsigned *out)
+{
+    uint64_t v = TLSF_SL_LEN_DEFAULT;
+    if (o) {
+        int cls = as_u64(o, &v, NULL);
+        if (cls < 0)
+            return -1;
+        if (cls != ARG_IN)
+            v = 0;
+    }
+    if (!v || v > 64 || (v & (v - 1))) {
+        PyErr_SetString(PyExc_ValueError, SL_LEN_ERROR);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
 }
 
 /* Binds FASTCALL arguments to the parameters `names` (all positional-or-keyword;
@@ -268,8 +313,85 @@ static int bind_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
     return 0;
 }
 
+/* bind_args, with the usual call of the hot methods (positional arguments
+ * only) inline. */
+static inline int bind_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                            PyObject *const *names, Py_ssize_t nmin, Py_ssize_t nmax, PyObject **out)
+{
+    if (LIKELY(!kwnames && nargs >= nmin && nargs <= nmax)) {
+        for (Py_ssize_t i = 0; i < nmax; i++)
+            out[i] = i < nargs ? args[i] : NULL;
+        return 0;
+    }
+    return bind_args(fname, args, nargs, kwnames, names, nmin, nmax, out);
+}
+
 /* Interned parameter names, for bind_args. */
 static PyObject *s_offset, *s_size, *s_align;
+
+/* The arguments of the methods shared by both types, bound and converted.
+ * Each returns -1 with an exception set, else as_size's class of the size
+ * (ARG_IN or ARG_HUGE; 0 when there is none); *bad as left by as_offset. */
+
+/* (size, align=1) of alloc; *align_cls gets as_align's class (ARG_IN when not given). */
+static inline int size_align_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                                  uint64_t *size, uint64_t *align, int *align_cls)
+{
+    PyObject *a[2];
+    PyObject *const names[2] = {s_size, s_align};
+    if (UNLIKELY(bind_fast(fname, args, nargs, kwnames, names, 1, 2, a) < 0))
+        return -1;
+    int cls = as_size(a[0], size);
+    if (UNLIKELY(cls < 0))
+        return -1;
+    *align = 1;
+    *align_cls = ARG_IN;
+    if (a[1] && UNLIKELY((*align_cls = as_align(a[1], align)) < 0))
+        return -1;
+    return cls;
+}
+
+/* (offset) of free and usable_size. */
+static inline int offset_arg(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                             uint64_t *offset, PyObject **bad)
+{
+    PyObject *a;
+    if (UNLIKELY(bind_fast(fname, args, nargs, kwnames, &s_offset, 1, 1, &a) < 0))
+        return -1;
+    return as_offset(a, offset, bad);
+}
+
+/* (offset, size) of realloc and resize. */
+static inline int offset_size_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames, uint64_t *offset, PyObject **bad, uint64_t *size)
+{
+    PyObject *a[2];
+    PyObject *const names[2] = {s_offset, s_size};
+    if (bind_fast(fname, args, nargs, kwnames, names, 2, 2, a) < 0 || as_offset(a[0], offset, bad) < 0)
+        return -1;
+    int cls = as_size(a[1], size);
+    if (cls < 0)
+        Py_CLEAR(*bad);
+    return cls;
+}
+
+/* (offset, size) of a range: insert/append_free_block, add_range; as_range_arg's
+ * conversions, *big_offset and *big_size NULL unless huge. */
+static int range_args(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                      uint64_t *offset, uint64_t *size, PyObject **big_offset, PyObject **big_size)
+{
+    PyObject *a[2];
+    PyObject *const names[2] = {s_offset, s_size};
+    *big_offset = *big_size = NULL;
+    if (bind_args(fname, args, nargs, kwnames, names, 2, 2, a) < 0 ||
+        as_range_arg(a[0], offset, "offset", big_offset) < 0)
+        return -1;
+    if (as_range_arg(a[1], size, "size", big_size) < 0) {
+        Py_CLEAR(*big_offset);
+        return -1;
+    }
+    return 0;
+}
 
 /* ------------------------------------------------------------------- errors */
 
@@ -280,9 +402,10 @@ static NOINLINE PyObject *closed_error(PyObject *bad)
     return NULL;
 }
 
-/* Raises the exception of core result `rc`; the messages of ENOMEM, EINVAL
- * and ERANGE are the callers'. bad: a kept out-of-range offset (consumed). */
-static NOINLINE PyObject *core_error(HeapObject *self, int rc, uint64_t offset, PyObject *bad)
+/* Raises the exception of core result `rc` (of either engine); the messages
+ * of ENOMEM, EINVAL and ERANGE are the callers'. bad: a kept out-of-range
+ * offset (consumed). t: the in-band heap, for the offset of ECORRUPT, or NULL. */
+static NOINLINE PyObject *core_error(const tlsf_t *t, int rc, uint64_t offset, PyObject *bad)
 {
     switch (rc) {
     case TLSF_ENOMEM:
@@ -295,13 +418,16 @@ static NOINLINE PyObject *core_error(HeapObject *self, int rc, uint64_t offset, 
             PyErr_Format(InvalidOffsetError, "offset %llu is not a live allocation", ULL(offset));
         break;
     case TLSF_ECORRUPT: {
-        uint64_t where = self->t ? tlsf_bad_offset(self->t) : TLSF_NIL;
+        uint64_t where = t ? tlsf_bad_offset(t) : TLSF_NIL;
         if (where == TLSF_NIL)
             PyErr_SetString(CorruptionError, tlsf_strerror(rc));
         else
             PyErr_Format(CorruptionError, "%s at offset %llu", tlsf_strerror(rc), ULL(where));
         break;
     }
+    case TLSF_ENOMETA:
+        PyErr_NoMemory();
+        break;
     default: /* ERANGE, EALIGN, and codes this binding does not know */
         PyErr_SetString(PyExc_ValueError, tlsf_strerror(rc));
         break;
@@ -314,19 +440,9 @@ static NOINLINE PyObject *core_error(HeapObject *self, int rc, uint64_t offset, 
 
 static PyObject *heap_alloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[2];
-    uint64_t size, align = 1, out;
-    if (LIKELY(!kwnames && (nargs == 1 || nargs == 2))) {
-        a[0] = args[0];
-        a[1] = nargs == 2 ? args[1] : NULL;
-    } else {
-        PyObject *const names[2] = {s_size, s_align};
-        if (bind_args("alloc", args, nargs, kwnames, names, 1, 2, a) < 0)
-            return NULL;
-    }
-    if (UNLIKELY(as_size(a[0], &size) < 0))
-        return NULL;
-    if (a[1] && UNLIKELY(as_align(a[1], &align) < 0))
+    uint64_t size, align, out;
+    int align_cls;
+    if (UNLIKELY(size_align_args("alloc", args, nargs, kwnames, &size, &align, &align_cls) < 0))
         return NULL;
     if (UNLIKELY(!self->t))
         return closed_error(NULL);
@@ -342,70 +458,43 @@ static PyObject *heap_alloc(HeapObject *self, PyObject *const *args, Py_ssize_t 
             PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to %llu", ULL(size), ULL(align));
         return NULL;
     }
-    return core_error(self, rc, 0, NULL);
-}
-
-/* The single `offset` argument of free and usable_size, positional or keyword. */
-static inline PyObject *one_offset(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
-{
-    PyObject *a;
-    if (LIKELY(nargs == 1 && !kwnames))
-        return args[0];
-    if (bind_args(fname, args, nargs, kwnames, &s_offset, 1, 1, &a) < 0)
-        return NULL;
-    return a;
+    return core_error(self->t, rc, 0, NULL);
 }
 
 static PyObject *heap_free(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     uint64_t offset;
-    PyObject *arg, *bad = NULL;
-    if (UNLIKELY(!(arg = one_offset("free", args, nargs, kwnames))))
-        return NULL;
-    if (UNLIKELY(as_offset(arg, &offset, &bad) < 0))
+    PyObject *bad = NULL;
+    if (UNLIKELY(offset_arg("free", args, nargs, kwnames, &offset, &bad) < 0))
         return NULL;
     if (UNLIKELY(!self->t))
         return closed_error(bad);
     int rc = tlsf_free(self->t, self->base, offset);
     if (LIKELY(rc == TLSF_OK))
         Py_RETURN_NONE;
-    return core_error(self, rc, offset, bad);
+    return core_error(self->t, rc, offset, bad);
 }
 
 static PyObject *heap_usable_size(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     uint64_t offset, out;
-    PyObject *arg, *bad = NULL;
-    if (UNLIKELY(!(arg = one_offset("usable_size", args, nargs, kwnames))))
-        return NULL;
-    if (UNLIKELY(as_offset(arg, &offset, &bad) < 0))
+    PyObject *bad = NULL;
+    if (UNLIKELY(offset_arg("usable_size", args, nargs, kwnames, &offset, &bad) < 0))
         return NULL;
     if (UNLIKELY(!self->t))
         return closed_error(bad);
     int rc = tlsf_usable_size(self->t, self->base, offset, &out);
     if (LIKELY(rc == TLSF_OK))
         return PyLong_FromLongLong((long long)out);
-    return core_error(self, rc, offset, bad);
+    return core_error(self->t, rc, offset, bad);
 }
 
 static PyObject *heap_realloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[2], *bad = NULL;
+    PyObject *bad = NULL;
     uint64_t offset, size, out;
-    if (LIKELY(!kwnames && nargs == 2)) {
-        a[0] = args[0];
-        a[1] = args[1];
-    } else {
-        PyObject *const names[2] = {s_offset, s_size};
-        if (bind_args("realloc", args, nargs, kwnames, names, 2, 2, a) < 0)
-            return NULL;
-    }
-    if (as_offset(a[0], &offset, &bad) < 0)
+    if (offset_size_args("realloc", args, nargs, kwnames, &offset, &bad, &size) < 0)
         return NULL;
-    if (as_size(a[1], &size) < 0) {
-        Py_XDECREF(bad);
-        return NULL;
-    }
     if (UNLIKELY(!self->t))
         return closed_error(bad);
     int rc = tlsf_realloc(self->t, self->base, offset, size, &out);
@@ -419,7 +508,7 @@ static PyObject *heap_realloc(HeapObject *self, PyObject *const *args, Py_ssize_
             PyErr_Format(OutOfMemoryError, "cannot reallocate offset %llu to %llu bytes", ULL(offset), ULL(size));
         return NULL;
     }
-    return core_error(self, rc, offset, bad);
+    return core_error(self->t, rc, offset, bad);
 }
 
 /* ------------------------------------------------------------------- pools */
@@ -462,18 +551,11 @@ static PyObject *range_error(HeapObject *self, uint64_t offset, uint64_t size, i
 static PyObject *pool_op(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                          int append)
 {
-    PyObject *a[2], *big_offset = NULL, *big_size = NULL;
+    PyObject *big_offset, *big_size;
     uint64_t offset, size, taken = 0;
-    PyObject *const names[2] = {s_offset, s_size};
     const char *fname = append ? "append_free_block" : "insert_free_block";
-    if (bind_args(fname, args, nargs, kwnames, names, 2, 2, a) < 0)
+    if (range_args(fname, args, nargs, kwnames, &offset, &size, &big_offset, &big_size) < 0)
         return NULL;
-    if (as_range_arg(a[0], &offset, "offset", &big_offset) < 0)
-        return NULL;
-    if (as_range_arg(a[1], &size, "size", &big_size) < 0) {
-        Py_XDECREF(big_offset);
-        return NULL;
-    }
     if (!self->t) {
         Py_XDECREF(big_offset);
         return closed_error(big_size);
@@ -487,7 +569,7 @@ static PyObject *pool_op(HeapObject *self, PyObject *const *args, Py_ssize_t nar
         return range_error(self, offset, size, append, big_offset, big_size);
     Py_XDECREF(big_offset);
     Py_XDECREF(big_size);
-    return core_error(self, rc, offset, NULL);
+    return core_error(self->t, rc, offset, NULL);
 }
 
 static PyObject *heap_insert_free_block(HeapObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -506,12 +588,12 @@ static PyObject *heap_append_free_block(HeapObject *self, PyObject *const *args,
 
 /* The values of a batch argument, converted like the single ones: for sizes,
  * negative is a ValueError and huge is UINT64_MAX; for offsets, negative and
- * huge are TLSF_NIL (never live), and the first of them is kept in *bad (a new
- * reference) for the message. */
+ * huge are TLSF_NIL (never live). The first huge size or out-of-range offset
+ * is kept in bad (a new reference), for the message or the caller's check. */
 typedef struct {
     uint64_t *v;
     size_t n;
-    PyObject *bad; /* the first out-of-range offset */
+    PyObject *bad; /* the first huge size or out-of-range offset */
     size_t bad_at; /* its index */
 } batch_t;
 
@@ -543,21 +625,18 @@ static int batch_put(batch_t *b, size_t k, int cls, uint64_t v, PyObject *keep, 
         b->v[k] = v;
         return 0;
     }
-    if (offsets) {
-        b->v[k] = TLSF_NIL;
-        if (!b->bad) {
-            b->bad = keep;
-            b->bad_at = k;
-            return 0;
-        }
-    } else if (cls == ARG_HUGE) {
-        b->v[k] = UINT64_MAX;
-    } else {
+    if (cls == ARG_NEG && !offsets) {
         PyErr_Format(PyExc_ValueError, "size must be >= 0, not %S", keep);
         Py_DECREF(keep);
         return -1;
     }
-    Py_DECREF(keep);
+    b->v[k] = UINT64_MAX; /* == TLSF_NIL for an offset */
+    if (!b->bad) {
+        b->bad = keep;
+        b->bad_at = k;
+    } else {
+        Py_DECREF(keep);
+    }
     return 0;
 }
 
@@ -693,11 +772,12 @@ fail:
 
 static PyObject *ArrayType; /* array.array */
 
-/* array('q') of the offsets, or an int64 ndarray over it when `given` is an ndarray. */
-static PyObject *offsets_like(PyObject *given, const uint64_t *v, size_t n)
+/* The offsets as array('q') (Heap: offsets below 2**58) or, with `wide`,
+ * array('Q') (OffsetAllocator: any 64-bit offset); an int64 / uint64 ndarray
+ * over it when `given` is an ndarray. */
+static PyObject *offsets_like(PyObject *given, const uint64_t *v, size_t n, int wide)
 {
-    /* Offsets are < 2**58: their bytes are those of int64 values. */
-    PyObject *arr = PyObject_CallFunction(ArrayType, "s", "q");
+    PyObject *arr = PyObject_CallFunction(ArrayType, "s", wide ? "Q" : "q");
     PyObject *bytes = arr ? PyMemoryView_FromMemory((char *)v, (Py_ssize_t)(n * sizeof *v), PyBUF_READ) : NULL;
     PyObject *r = bytes ? PyObject_CallMethod(arr, "frombytes", "O", bytes) : NULL;
     Py_XDECREF(bytes);
@@ -708,7 +788,7 @@ static PyObject *offsets_like(PyObject *given, const uint64_t *v, size_t n)
     Py_DECREF(r);
     if (strcmp(Py_TYPE(given)->tp_name, "numpy.ndarray") == 0) {
         PyObject *np = PyImport_ImportModule("numpy");
-        PyObject *nd = np ? PyObject_CallMethod(np, "frombuffer", "Os", arr, "int64") : NULL;
+        PyObject *nd = np ? PyObject_CallMethod(np, "frombuffer", "Os", arr, wide ? "uint64" : "int64") : NULL;
         Py_XDECREF(np);
         Py_DECREF(arr);
         return nd;
@@ -718,30 +798,74 @@ static PyObject *offsets_like(PyObject *given, const uint64_t *v, size_t n)
 
 static PyObject *s_sizes, *s_offsets;
 
+/* The arguments of alloc_many, (sizes, align=1), converted, and room for the
+ * offsets in *out (PyMem_Free it; batch_clear b). *sizes: the object given.
+ * Returns -1 with an exception set and nothing held, else as_align's class. */
+static int alloc_many_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **sizes,
+                           batch_t *b, uint64_t *align, uint64_t **out)
+{
+    PyObject *a[2];
+    PyObject *const names[2] = {s_sizes, s_align};
+    int align_cls = ARG_IN;
+    *align = 1;
+    if (bind_args("alloc_many", args, nargs, kwnames, names, 1, 2, a) < 0 || batch_values(a[0], b, 0) < 0)
+        return -1;
+    if (a[1] && (align_cls = as_align(a[1], align)) < 0) {
+        batch_clear(b);
+        return -1;
+    }
+    if (!(*out = PyMem_Malloc(b->n ? b->n * sizeof **out : 1))) {
+        batch_clear(b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    *sizes = a[0];
+    return align_cls;
+}
+
+/* The argument of free_many, (offsets), converted (batch_clear b). */
+static int free_many_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, batch_t *b)
+{
+    PyObject *a;
+    if (bind_args("free_many", args, nargs, kwnames, &s_offsets, 1, 1, &a) < 0)
+        return -1;
+    return batch_values(a, b, 1);
+}
+
+/* What free_many returns for core result rc (bad: the index of the first
+ * invalid offset): None, or the exception, naming that offset. Clears b. */
+static PyObject *free_many_result(batch_t *b, int rc, size_t bad, const tlsf_t *t)
+{
+    if (rc == TLSF_OK) {
+        batch_clear(b);
+        Py_RETURN_NONE;
+    }
+    /* The first out-of-range offset is invalid, so the core stops at it or before. */
+    PyObject *big = NULL;
+    if (rc == TLSF_EINVAL && bad == b->bad_at && b->bad) {
+        big = b->bad;
+        b->bad = NULL;
+    }
+    core_error(t, rc, b->v[bad], big);
+    batch_clear(b);
+    return NULL;
+}
+
 static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[2], *res = NULL;
-    PyObject *const names[2] = {s_sizes, s_align};
-    uint64_t align = 1, *out = NULL;
+    PyObject *sizes, *res = NULL;
+    uint64_t align, *out;
     size_t failed = 0;
     batch_t b;
-    if (bind_args("alloc_many", args, nargs, kwnames, names, 1, 2, a) < 0)
+    if (alloc_many_args(args, nargs, kwnames, &sizes, &b, &align, &out) < 0)
         return NULL;
-    if (batch_values(a[0], &b, 0) < 0)
-        return NULL;
-    if (a[1] && as_align(a[1], &align) < 0)
-        goto done;
     if (!self->t) {
         closed_error(NULL);
         goto done;
     }
-    if (!(out = PyMem_Malloc(b.n ? b.n * sizeof *out : 1))) {
-        PyErr_NoMemory();
-        goto done;
-    }
     int rc = tlsf_alloc_many(self->t, self->base, b.v, b.n, align, out, &failed);
     if (rc == TLSF_OK) {
-        res = offsets_like(a[0], out, b.n);
+        res = offsets_like(sizes, out, b.n, 0);
     } else if (rc == TLSF_ENOMEM) {
         uint64_t size = b.v[failed];
         if (size == UINT64_MAX)
@@ -753,7 +877,7 @@ static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssi
             PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to %llu (item %zu)", ULL(size),
                          ULL(align), failed);
     } else {
-        core_error(self, rc, 0, NULL);
+        core_error(self->t, rc, 0, NULL);
     }
 done:
     PyMem_Free(out);
@@ -763,45 +887,27 @@ done:
 
 static PyObject *heap_free_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a;
     size_t bad = 0;
     batch_t b;
-    if (bind_args("free_many", args, nargs, kwnames, &s_offsets, 1, 1, &a) < 0)
-        return NULL;
-    if (batch_values(a, &b, 1) < 0)
+    if (free_many_args(args, nargs, kwnames, &b) < 0)
         return NULL;
     if (!self->t) {
         batch_clear(&b);
         return closed_error(NULL);
     }
     int rc = tlsf_free_many(self->t, self->base, b.v, b.n, &bad);
-    if (rc == TLSF_OK) {
-        batch_clear(&b);
-        Py_RETURN_NONE;
-    }
-    /* The first out-of-range offset is invalid, so the core stops at it or before. */
-    PyObject *big = NULL;
-    if (rc == TLSF_EINVAL && bad == b.bad_at && b.bad) {
-        big = b.bad;
-        b.bad = NULL;
-    }
-    core_error(self, rc, b.v[bad], big);
-    batch_clear(&b);
-    return NULL;
+    return free_many_result(&b, rc, bad, self->t);
 }
 
 /* -------------------------------------------------------------- inspection */
 
-static PyObject *heap_stats(HeapObject *self, PyObject *Py_UNUSED(ignored))
+/* Shared by both types: the objects made of what the cores report. */
+
+/* A tlsf.Stats of core statistics s (copied out of the core first: building
+ * the ints may run the GC, hence any code). */
+static PyObject *stats_object(const tlsf_stats_t *s)
 {
-    tlsf_stats_t s;
-    if (!self->t)
-        return closed_error(NULL);
-    int rc = tlsf_stats(self->t, self->base, &s);
-    if (rc)
-        return core_error(self, rc, 0, NULL);
-    /* Copied out first: building the ints may run the GC, hence any code. */
-    uint64_t v[5] = {s.allocated_bytes, s.free_bytes, s.largest_free, s.allocations, s.free_blocks};
+    uint64_t v[5] = {s->allocated_bytes, s->free_bytes, s->largest_free, s->allocations, s->free_blocks};
     PyObject *items[5] = {NULL, NULL, NULL, NULL, NULL}, *res = NULL;
     for (int i = 0; i < 5; i++)
         if (!(items[i] = PyLong_FromUnsignedLongLong(v[i])))
@@ -825,6 +931,20 @@ typedef struct {
 
 #define WALK_NOMEM 1000 /* not a TLSF code */
 
+/* Room for the blocks that stats s count (a hint, capped; collect_block grows it). */
+static int blocks_init(blocks_t *b, const tlsf_stats_t *s)
+{
+    uint64_t n = s->allocations + s->free_blocks;
+    b->n = 0;
+    b->cap = (size_t)(n < 1u << 20 ? n : 1u << 20);
+    b->v = NULL;
+    if (b->cap && !(b->v = PyMem_Malloc(b->cap * sizeof *b->v))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 /* Only collects: no Python object is made while the core walks the heap, as
  * the GC could run a finalizer that frees into it or closes it. */
 static int collect_block(uint64_t offset, uint64_t size, int used, void *ctx)
@@ -845,32 +965,25 @@ static int collect_block(uint64_t offset, uint64_t size, int used, void *ctx)
     return 0;
 }
 
-static PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
+/* What walk() returns once the core's walk (result rc) has collected b: an
+ * iterator of tlsf.BlockInfo, or the exception. Frees b. */
+static PyObject *blocks_iter(blocks_t *b, int rc, const tlsf_t *t)
 {
-    if (!self->t)
-        return closed_error(NULL);
-    tlsf_stats_t s;
-    blocks_t b = {NULL, 0, 0};
-    memset(&s, 0, sizeof s);
-    (void)tlsf_stats(self->t, self->base, &s); /* a size hint: the counters are filled even on error */
-    b.cap = (size_t)(s.allocations + s.free_blocks < 1u << 20 ? s.allocations + s.free_blocks : 1u << 20);
-    if (b.cap && !(b.v = PyMem_Malloc(b.cap * sizeof *b.v)))
-        return PyErr_NoMemory();
-    int rc = tlsf_walk(self->t, self->base, collect_block, &b);
+    PyObject *list = NULL, *it = NULL;
     if (rc) {
-        PyMem_Free(b.v);
         if (rc == WALK_NOMEM)
-            return PyErr_NoMemory();
-        return core_error(self, rc, 0, NULL);
-    }
-    PyObject *list = PyList_New((Py_ssize_t)b.n), *it = NULL;
-    if (!list)
+            PyErr_NoMemory();
+        else
+            core_error(t, rc, 0, NULL);
         goto done;
-    for (size_t i = 0; i < b.n; i++) {
+    }
+    if (!(list = PyList_New((Py_ssize_t)b->n)))
+        goto done;
+    for (size_t i = 0; i < b->n; i++) {
         PyObject *items[3];
-        items[0] = PyLong_FromUnsignedLongLong(b.v[i].offset);
-        items[1] = PyLong_FromUnsignedLongLong(b.v[i].size);
-        items[2] = PyBool_FromLong(b.v[i].used);
+        items[0] = PyLong_FromUnsignedLongLong(b->v[i].offset);
+        items[1] = PyLong_FromUnsignedLongLong(b->v[i].size);
+        items[2] = PyBool_FromLong(b->v[i].used);
         PyObject *info = items[0] && items[1] ? PyObject_Vectorcall(BlockInfoType, items, 3, NULL) : NULL;
         for (int k = 0; k < 3; k++)
             Py_XDECREF(items[k]);
@@ -880,9 +993,51 @@ static PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
     }
     it = PyObject_GetIter(list);
 done:
-    PyMem_Free(b.v);
+    PyMem_Free(b->v);
+    b->v = NULL;
     Py_XDECREF(list);
     return it;
+}
+
+/* What check() returns for core result rc and its message msg: None, or the
+ * exception. t: the in-band heap, for the offset of ECORRUPT, or NULL. */
+static PyObject *check_result(int rc, const char *msg, const tlsf_t *t)
+{
+    if (rc == TLSF_OK)
+        Py_RETURN_NONE;
+    if (rc != TLSF_ECORRUPT || !msg[0])
+        return core_error(t, rc, 0, NULL);
+    uint64_t where = t ? tlsf_bad_offset(t) : TLSF_NIL;
+    if (where == TLSF_NIL || strstr(msg, "at offset"))
+        PyErr_SetString(CorruptionError, msg);
+    else
+        PyErr_Format(CorruptionError, "%s; at offset %llu", msg, ULL(where));
+    return NULL;
+}
+
+static PyObject *heap_stats(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    tlsf_stats_t s;
+    if (!self->t)
+        return closed_error(NULL);
+    int rc = tlsf_stats(self->t, self->base, &s);
+    if (rc)
+        return core_error(self->t, rc, 0, NULL);
+    return stats_object(&s);
+}
+
+static PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->t)
+        return closed_error(NULL);
+    tlsf_stats_t s;
+    blocks_t b;
+    memset(&s, 0, sizeof s);
+    (void)tlsf_stats(self->t, self->base, &s); /* a size hint: the counters are filled even on error */
+    if (blocks_init(&b, &s) < 0)
+        return NULL;
+    int rc = tlsf_walk(self->t, self->base, collect_block, &b);
+    return blocks_iter(&b, rc, self->t);
 }
 
 static PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
@@ -891,16 +1046,7 @@ static PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
     if (!self->t)
         return closed_error(NULL);
     int rc = tlsf_check(self->t, self->base, msg, sizeof msg);
-    if (rc == TLSF_OK)
-        Py_RETURN_NONE;
-    if (rc != TLSF_ECORRUPT || !msg[0])
-        return core_error(self, rc, 0, NULL);
-    uint64_t where = tlsf_bad_offset(self->t);
-    if (where == TLSF_NIL || strstr(msg, "at offset"))
-        PyErr_SetString(CorruptionError, msg);
-    else
-        PyErr_Format(CorruptionError, "%s; at offset %llu", msg, ULL(where));
-    return NULL;
+    return check_result(rc, msg, self->t);
 }
 
 /* -------------------------------------------------------------------- views */
@@ -974,7 +1120,7 @@ static PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t n
         return closed_error(bad);
     int rc = tlsf_usable_size(self->t, self->base, offset, &usable);
     if (rc)
-        return core_error(self, rc, offset, bad);
+        return core_error(self->t, rc, offset, bad);
     if (!a[1] || a[1] == Py_None) {
         size = usable;
     } else if (size_cls != ARG_IN || size > usable) {
@@ -1048,25 +1194,16 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"memory", "sl_len", "pool", NULL};
     PyObject *memory, *sl_obj = NULL, *bad = NULL;
     int pool = 1;
-    uint64_t sl_len = TLSF_SL_LEN_DEFAULT;
+    unsigned sl_len;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$Op:Heap", kwlist, &memory, &sl_obj, &pool))
         return NULL;
-    if (sl_obj) {
-        int cls = as_u64(sl_obj, &sl_len, NULL);
-        if (cls < 0)
-            return NULL;
-        if (cls != ARG_IN)
-            sl_len = 0;
-    }
-    if (!sl_len || sl_len > 64 || (sl_len & (sl_len - 1))) {
-        PyErr_SetString(PyExc_ValueError, "sl_len must be a power of two in 1..64");
+    if (as_sl_len(sl_obj, &sl_len) < 0)
         return NULL;
-    }
 
     HeapObject *self = (HeapObject *)type->tp_alloc(type, 0);
     if (!self)
         return NULL;
-    self->sl_len = (unsigned)sl_len;
+    self->sl_len = sl_len;
 
     if (PyLong_Check(memory)) { /* that many bytes of anonymous memory, owned */
         uint64_t n;
@@ -1141,7 +1278,7 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     size_t control = tlsf_control_size(self->capacity, self->sl_len);
     if (!control) {
-        PyErr_SetString(PyExc_ValueError, "sl_len must be a power of two in 1..64");
+        PyErr_SetString(PyExc_ValueError, SL_LEN_ERROR);
         goto fail;
     }
     tlsf_t *t = PyMem_Malloc(control); /* 8-byte aligned, as tlsf_init needs */
@@ -1155,7 +1292,7 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         rc = tlsf_insert_free_block(t, (uint8_t *)self->buf.buf, 0, self->capacity, &taken);
     if (rc) {
         PyMem_Free(t);
-        core_error(self, rc, 0, NULL);
+        core_error(self->t, rc, 0, NULL);
         goto fail;
     }
     self->t = t;
@@ -1272,12 +1409,330 @@ static PyTypeObject HeapType = {
     .tp_new = heap_new,
 };
 
+/* ------------------------------------------------- OffsetAllocator: object */
+
+/* tlsf._core.OffsetAllocator: TLSF over a range of offsets that the core never
+ * touches (csrc/tlsf_offset.h). The core mallocs and grows its own metadata;
+ * the object owns it for its whole life (no close(), so no closed state).
+ * Arguments are converted as for Heap, all of them before the core is looked
+ * at; what differs is that the managed space may reach 2**64 - 1 bytes, so
+ * sizes and alignments beyond uint64_t are refused here (as_size, as_align)
+ * and offsets and sizes may exceed 2**63. */
+typedef struct {
+    PyObject_HEAD
+    tlsf_oa_t *a; /* NULL only while being made */
+    PyObject *weakrefs;
+} OffsetObject;
+
+/* An offset or size of the out-of-band core as an int (below 2**63 without
+ * the unsigned path). */
+static inline PyObject *int_from_u64(uint64_t v)
+{
+    if (LIKELY(v <= (uint64_t)INT64_MAX))
+        return PyLong_FromLongLong((long long)v);
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+/* ----------------------------------------------- OffsetAllocator: hot path */
+
+static PyObject *oa_alloc(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    uint64_t size, align, out;
+    int align_cls, size_cls = size_align_args("alloc", args, nargs, kwnames, &size, &align, &align_cls);
+    if (UNLIKELY(size_cls < 0))
+        return NULL;
+    /* A size or an alignment beyond uint64_t never fits, even in 2**64 - 1 bytes. */
+    int rc = UNLIKELY(size_cls | align_cls) ? TLSF_ENOMEM : tlsf_oa_alloc(self->a, size, align, &out);
+    if (LIKELY(rc == TLSF_OK))
+        return int_from_u64(out);
+    return core_error(NULL, rc, 0, NULL);
+}
+
+static PyObject *oa_free(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    uint64_t offset;
+    PyObject *bad = NULL;
+    if (UNLIKELY(offset_arg("free", args, nargs, kwnames, &offset, &bad) < 0))
+        return NULL;
+    int rc = tlsf_oa_free(self->a, offset);
+    if (LIKELY(rc == TLSF_OK))
+        Py_RETURN_NONE;
+    return core_error(NULL, rc, offset, bad);
+}
+
+static PyObject *oa_usable_size(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    uint64_t offset, out;
+    PyObject *bad = NULL;
+    if (UNLIKELY(offset_arg("usable_size", args, nargs, kwnames, &offset, &bad) < 0))
+        return NULL;
+    int rc = tlsf_oa_usable_size(self->a, offset, &out);
+    if (LIKELY(rc == TLSF_OK))
+        return int_from_u64(out);
+    return core_error(NULL, rc, offset, bad);
+}
+
+static PyObject *oa_resize(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *bad = NULL;
+    uint64_t offset, size, usable;
+    int resized = 0, size_cls = offset_size_args("resize", args, nargs, kwnames, &offset, &bad, &size);
+    if (size_cls < 0)
+        return NULL;
+    /* A size beyond uint64_t cannot be had: only the offset is checked. */
+    int rc = size_cls == ARG_HUGE ? tlsf_oa_usable_size(self->a, offset, &usable)
+                                  : tlsf_oa_resize(self->a, offset, size, &resized);
+    if (rc)
+        return core_error(NULL, rc, offset, bad);
+    return PyBool_FromLong(resized);
+}
+
+/* -------------------------------------------------- OffsetAllocator: batch */
+
+/* Frees out[0..n), the allocations of a batch whose result could not be
+ * made: newest first, as the core undoes a failed batch, and only if all are
+ * still live (making the result may have run Python code that used the
+ * allocator). */
+static void oa_undo_batch(OffsetObject *self, uint64_t *out, size_t n)
+{
+    size_t bad;
+    for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+        uint64_t v = out[i];
+        out[i] = out[j - 1];
+        out[j - 1] = v;
+    }
+    (void)tlsf_oa_free_many(self->a, out, n, &bad);
+}
+
+static PyObject *oa_alloc_many(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *sizes, *res = NULL;
+    uint64_t align, *out;
+    size_t failed = 0;
+    batch_t b;
+    int align_cls = alloc_many_args(args, nargs, kwnames, &sizes, &b, &align, &out);
+    if (align_cls < 0)
+        return NULL;
+    /* As in alloc: a size (b.bad) or an alignment beyond uint64_t never fits. */
+    int rc = b.n && (b.bad || align_cls == ARG_HUGE) ? TLSF_ENOMEM
+                                                    : tlsf_oa_alloc_many(self->a, b.v, b.n, align, out, &failed);
+    if (rc != TLSF_OK)
+        core_error(NULL, rc, 0, NULL);
+    else if (!(res = offsets_like(sizes, out, b.n, 1)))
+        oa_undo_batch(self, out, b.n);
+    PyMem_Free(out);
+    batch_clear(&b);
+    return res;
+}
+
+static PyObject *oa_free_many(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    size_t bad = 0;
+    batch_t b;
+    if (free_many_args(args, nargs, kwnames, &b) < 0)
+        return NULL;
+    int rc = tlsf_oa_free_many(self->a, b.v, b.n, &bad);
+    return free_many_result(&b, rc, bad, NULL);
+}
+
+/* ------------------------------------- OffsetAllocator: ranges, inspection */
+
+static PyObject *oa_add_range(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *big_offset, *big_size;
+    uint64_t offset, size;
+    if (range_args("add_range", args, nargs, kwnames, &offset, &size, &big_offset, &big_size) < 0)
+        return NULL;
+    int huge = big_offset || big_size;
+    Py_XDECREF(big_offset);
+    Py_XDECREF(big_size);
+    /* The core refuses all three with ERANGE: the first two are told apart here. */
+    uint64_t g = tlsf_oa_granularity(self->a);
+    if (huge || size > UINT64_MAX - offset) {
+        PyErr_SetString(PyExc_ValueError, "the range must end below 2**64");
+        return NULL;
+    }
+    if ((offset | size) & (g - 1)) {
+        PyErr_Format(PyExc_ValueError, "offset and size must be multiples of the granularity (%llu)", ULL(g));
+        return NULL;
+    }
+    int rc = tlsf_oa_add_range(self->a, offset, size);
+    if (rc == TLSF_OK)
+        Py_RETURN_NONE;
+    if (rc == TLSF_ERANGE)
+        return PyErr_Format(PyExc_ValueError, "range [%llu, %llu) overlaps a range of the allocator", ULL(offset),
+                            ULL(offset + size));
+    return core_error(NULL, rc, offset, NULL);
+}
+
+static PyObject *oa_reset(OffsetObject *self, PyObject *Py_UNUSED(ignored))
+{
+    tlsf_oa_reset(self->a);
+    Py_RETURN_NONE;
+}
+
+static PyObject *oa_stats(OffsetObject *self, PyObject *Py_UNUSED(ignored))
+{
+    tlsf_stats_t s;
+    int rc = tlsf_oa_stats(self->a, &s);
+    if (rc)
+        return core_error(NULL, rc, 0, NULL);
+    return stats_object(&s);
+}
+
+static PyObject *oa_walk(OffsetObject *self, PyObject *Py_UNUSED(ignored))
+{
+    tlsf_stats_t s;
+    blocks_t b;
+    if (tlsf_oa_stats(self->a, &s) != TLSF_OK)
+        memset(&s, 0, sizeof s); /* only a size hint */
+    if (blocks_init(&b, &s) < 0)
+        return NULL;
+    int rc = tlsf_oa_walk(self->a, collect_block, &b);
+    return blocks_iter(&b, rc, NULL);
+}
+
+static PyObject *oa_check(OffsetObject *self, PyObject *Py_UNUSED(ignored))
+{
+    char msg[512];
+    int rc = tlsf_oa_check(self->a, msg, sizeof msg);
+    return check_result(rc, msg, NULL);
+}
+
+/* --------------------------------------- OffsetAllocator: life cycle, type */
+
+static PyObject *oa_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"capacity", "sl_len", "granularity", NULL};
+    PyObject *cap_obj, *sl_obj = NULL, *gran_obj = NULL, *big = NULL;
+    uint64_t capacity, granularity = 1;
+    unsigned sl_len;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:OffsetAllocator", kwlist, &cap_obj, &sl_obj, &gran_obj))
+        return NULL;
+    /* Converted and validated in this order: granularity, sl_len, capacity. */
+    if ((gran_obj && as_pow2(gran_obj, &granularity, "granularity", 0) < 0) || as_sl_len(sl_obj, &sl_len) < 0 ||
+        as_range_arg(cap_obj, &capacity, "capacity", &big) < 0)
+        return NULL;
+    if (big) {
+        PyErr_Format(PyExc_ValueError, "capacity must be below 2**64, not %S", big);
+        Py_DECREF(big);
+        return NULL;
+    }
+    if (capacity & (granularity - 1))
+        return PyErr_Format(PyExc_ValueError, "capacity must be a multiple of the granularity (%llu), not %llu",
+                            ULL(granularity), ULL(capacity));
+    OffsetObject *self = (OffsetObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    if (!(self->a = tlsf_oa_create(sl_len, granularity))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    int rc = capacity ? tlsf_oa_add_range(self->a, 0, capacity) : TLSF_OK;
+    if (rc) {
+        core_error(NULL, rc, 0, NULL);
+        goto fail;
+    }
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self); /* oa_dealloc frees what was made */
+    return NULL;
+}
+
+static void oa_dealloc(OffsetObject *self)
+{
+    if (self->weakrefs)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    tlsf_oa_destroy(self->a);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *oa_repr(OffsetObject *self)
+{
+    tlsf_stats_t s;
+    if (tlsf_oa_stats(self->a, &s) != TLSF_OK)
+        memset(&s, 0, sizeof s);
+    return PyUnicode_FromFormat("<tlsf.OffsetAllocator capacity=%llu granularity=%llu sl_len=%u allocations=%llu>",
+                                ULL(tlsf_oa_capacity(self->a)), ULL(tlsf_oa_granularity(self->a)),
+                                tlsf_oa_sl_len(self->a), ULL(s.allocations));
+}
+
+static PyObject *oa_get_capacity(OffsetObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(tlsf_oa_capacity(self->a));
+}
+
+static PyObject *oa_get_granularity(OffsetObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(tlsf_oa_granularity(self->a));
+}
+
+static PyObject *oa_get_sl_len(OffsetObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(tlsf_oa_sl_len(self->a));
+}
+
+static PyMethodDef oa_methods[] = {
+    {"alloc", FASTCALL_KW(oa_alloc), METH_FASTCALL | METH_KEYWORDS,
+     "alloc(size, align=1) -> int\n\nO(1). The offset of size bytes (rounded up to the granularity; "
+     "size 0 takes one granule), a multiple of align (a power of two). OutOfMemoryError if nothing fits."},
+    {"free", FASTCALL_KW(oa_free), METH_FASTCALL | METH_KEYWORDS,
+     "free(offset)\n\nFree the allocation at offset. InvalidOffsetError if it is not live."},
+    {"resize", FASTCALL_KW(oa_resize), METH_FASTCALL | METH_KEYWORDS,
+     "resize(offset, size) -> bool\n\nIn place only: True when the allocation now holds size bytes "
+     "(shrunk, or grown into free space right after it), False when it cannot grow (unchanged)."},
+    {"usable_size", FASTCALL_KW(oa_usable_size), METH_FASTCALL | METH_KEYWORDS,
+     "usable_size(offset) -> int\n\nBytes of the live allocation at offset."},
+    {"alloc_many", FASTCALL_KW(oa_alloc_many), METH_FASTCALL | METH_KEYWORDS,
+     "alloc_many(sizes, align=1) -> array('q') or ndarray\n\nAllocate every size in sizes (an "
+     "iterable or a buffer of integers), all aligned to align; all or nothing. The offsets come "
+     "back as array('q'), or an int64 ndarray when sizes is one."},
+    {"free_many", FASTCALL_KW(oa_free_many), METH_FASTCALL | METH_KEYWORDS,
+     "free_many(offsets)\n\nFree every offset in offsets (an iterable or a buffer of integers); "
+     "all are validated (live, listed once) before any is freed."},
+    {"add_range", FASTCALL_KW(oa_add_range), METH_FASTCALL | METH_KEYWORDS,
+     "add_range(offset, size)\n\nGive [offset, offset + size) to the allocator; ranges touching it "
+     "coalesce with it. ValueError when it overlaps a range or is not a multiple of the granularity."},
+    {"reset", (PyCFunction)oa_reset, METH_NOARGS,
+     "reset()\n\nForget every allocation; every range becomes one free block."},
+    {"stats", (PyCFunction)oa_stats, METH_NOARGS, "stats() -> tlsf.Stats"},
+    {"walk", (PyCFunction)oa_walk, METH_NOARGS,
+     "walk() -> iterator of tlsf.BlockInfo\n\nEvery block of every range in address order."},
+    {"check", (PyCFunction)oa_check, METH_NOARGS,
+     "check()\n\nFull invariant check; CorruptionError if the metadata is inconsistent."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef oa_getset[] = {
+    {"capacity", (getter)oa_get_capacity, NULL, "Total bytes of all ranges.", NULL},
+    {"granularity", (getter)oa_get_granularity, NULL, "Offsets and sizes are multiples of it.", NULL},
+    {"sl_len", (getter)oa_get_sl_len, NULL, "Second-level lists per first-level class.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject OffsetType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tlsf._core.OffsetAllocator",
+    .tp_basicsize = sizeof(OffsetObject),
+    .tp_dealloc = (destructor)oa_dealloc,
+    .tp_repr = (reprfunc)oa_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "OffsetAllocator(capacity, *, sl_len=32, granularity=1)\n\n"
+              "TLSF over a range of offsets it never touches (a GPU buffer, a file, an\n"
+              "address range): all metadata is out of band. Manages [0, capacity).",
+    .tp_weaklistoffset = offsetof(OffsetObject, weakrefs),
+    .tp_methods = oa_methods,
+    .tp_getset = oa_getset,
+    .tp_new = oa_new,
+};
+
 /* ------------------------------------------------------------------ module */
 
 static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "tlsf._core",
-    .m_doc = "The C core of tlsf: Heap, a TLSF allocator over a Python buffer.",
+    .m_doc = "The C core of tlsf: Heap, a TLSF allocator over a Python buffer, and OffsetAllocator,\n"
+             "one over offsets it never touches (out-of-band metadata).",
     .m_size = -1,
 };
 
@@ -1355,12 +1810,14 @@ PyMODINIT_FUNC PyInit__core(void)
         return NULL;
     if (import_attr("array", "array", &ArrayType) < 0)
         return NULL;
-    if (PyType_Ready(&ExportType) < 0 || PyType_Ready(&HeapType) < 0 || PyType_Ready(&FloorType) < 0)
+    if (PyType_Ready(&ExportType) < 0 || PyType_Ready(&HeapType) < 0 || PyType_Ready(&OffsetType) < 0 ||
+        PyType_Ready(&FloorType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m)
         return NULL;
-    if (PyModule_AddType(m, &HeapType) < 0 || PyModule_AddType(m, &FloorType) < 0 ||
+    if (PyModule_AddType(m, &HeapType) < 0 || PyModule_AddType(m, &OffsetType) < 0 ||
+        PyModule_AddType(m, &FloorType) < 0 ||
         PyModule_AddIntConstant(m, "GRANULARITY", TLSF_GRANULARITY) < 0 ||
         PyModule_AddIntConstant(m, "HEADER_SIZE", TLSF_HEADER_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "MIN_BLOCK", TLSF_MIN_BLOCK) < 0 ||

@@ -79,7 +79,8 @@ class OffsetAllocator:
         grown into free space right after it), False when it cannot grow (unchanged)."""
     def usable_size(self, offset: SupportsIndex) -> int: ...
     def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> Any:
-        """array('q') of the offsets, or an int64 ndarray when `sizes` is one. All or nothing."""
+        """array('Q') of the offsets (any 64-bit offset), or a uint64 ndarray when `sizes`
+        is an ndarray. All or nothing."""
     def free_many(self, offsets: _Buffer | Iterable[SupportsIndex]) -> None:
         """Every offset is validated (live, listed once) before any is freed."""
     def add_range(self, offset: SupportsIndex, size: SupportsIndex) -> None:

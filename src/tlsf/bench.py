@@ -8,7 +8,8 @@ Fragmentation is measured in a separate untimed replay: the highest byte ever
 handed out over the peak of live requested bytes.
 
 Peers without alignment replay the trace without it; peers without realloc
-replay a realloc as allocate + free (no copy).
+replay a realloc as allocate + free (no copy), and OffsetAllocator, which
+only resizes in place, as resize or else allocate + free.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Contender:
     aligned: bool  # takes (size, align)
     end: Callable[[Any, Any, int], int]  # (state, handle, size) -> highest byte used
     close: Callable[[Any], None] = lambda state: None
+    batch: bool = False  # has alloc_many / free_many
 
 
 def _heap_contender(name: str, cls: Any) -> Contender:
@@ -79,6 +81,32 @@ def _heap_contender(name: str, cls: Any) -> Contender:
         aligned=True,
         end=lambda h, off, size: off + size,
         close=lambda h: h.close(),
+        batch=True,
+    )
+
+
+def realloc_by_resize(a: Any) -> Callable[[int, int], int]:
+    """realloc for an OffsetAllocator: resize in place, else allocate + free (no data to copy)."""
+    alloc, free, resize = a.alloc, a.free, a.resize
+
+    def realloc(off: int, size: int) -> int:
+        if resize(off, size):
+            return off
+        new = alloc(size)
+        free(off)
+        return new
+
+    return realloc
+
+
+def _offset_contender(name: str, cls: Any) -> Contender:
+    return Contender(
+        name,
+        make=lambda memory: cls(len(memory)),
+        calls=lambda a: (a.alloc, a.free, realloc_by_resize(a)),
+        aligned=True,
+        end=lambda a, off, size: off + size,
+        batch=True,
     )
 
 
@@ -147,8 +175,10 @@ def contenders() -> list[Contender]:
     found: list[Contender | None] = [_floor_contender()]
     if tlsf.IMPLEMENTATION == "c":
         found.append(_heap_contender("tlsf.Heap (C)", tlsf.Heap))
+        found.append(_offset_contender("tlsf.OffsetAllocator (C)", tlsf.OffsetAllocator))
     found += [
         _heap_contender("tlsf.pure.Heap", pure.Heap),
+        _offset_contender("tlsf.pure.OffsetAllocator", pure.OffsetAllocator),
         _mp_contender(),
         _offset_allocator_contender(),
     ]
@@ -222,10 +252,10 @@ def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
             loop(ops, n_ids, alloc, free, realloc)
             results[c.name].times.append((time.perf_counter() - t0) / len(ops) * 1e9)
             c.close(state)
-    for heap_name, cls in (("tlsf.Heap (C)", tlsf.Heap), ("tlsf.pure.Heap", pure.Heap)):
-        if heap_name in results:
-            progress(f"{name}: batch calls, {heap_name}")
-            results[heap_name].batch_ops_per_s = batch_rate(cls, ops, memory, rounds)
+    for c in cs:
+        if c.batch:
+            progress(f"{name}: batch calls, {c.name}")
+            results[c.name].batch_ops_per_s = batch_rate(c, ops, memory, rounds)
     for c in cs:
         if c.name != "floor":
             progress(f"{name}: fragmentation, {c.name}")
@@ -233,7 +263,7 @@ def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
     return list(results.values())
 
 
-def batch_rate(heap_cls: Any, ops: Records, memory: bytearray, rounds: int) -> float:
+def batch_rate(c: Contender, ops: Records, memory: bytearray, rounds: int) -> float:
     """Operations per second (allocs plus frees) of alloc_many / free_many:
     the workload's allocation sizes in batches as large as its peak live count."""
     sizes = [size for op, _, size, _ in ops if op == ALLOC]
@@ -241,12 +271,12 @@ def batch_rate(heap_cls: Any, ops: Records, memory: bytearray, rounds: int) -> f
     chunks = [array("q", sizes[k : k + batch]) for k in range(0, len(sizes), batch)]
     best = []
     for _ in range(rounds):
-        heap = heap_cls(memory)
+        state = c.make(memory)
         t0 = time.perf_counter()
         for chunk in chunks:
-            heap.free_many(heap.alloc_many(chunk))
+            state.free_many(state.alloc_many(chunk))
         best.append(2 * len(sizes) / (time.perf_counter() - t0))
-        heap.close()
+        c.close(state)
     return statistics.median(best)
 
 
@@ -266,17 +296,17 @@ def table(name: str, results: Sequence[Result]) -> str:
     floor = by.get("floor")
     lines = [
         f"workload {name!r}: {WORKLOADS[name][0]}",
-        f"{'allocator':<22}{'ns/op':>10}{'min-max':>18}{'x floor':>9}{'high-water/peak':>17}",
+        f"{'allocator':<26}{'ns/op':>10}{'min-max':>18}{'x floor':>9}{'high-water/peak':>17}",
     ]
     for r in results:
         ratio = f"{r.median / floor.median:.2f}" if floor else "-"
         frag = f"{r.high_water / r.peak_live:.3f}" if r.peak_live else "-"
         spread = f"{min(r.times):.0f}-{max(r.times):.0f}"
-        lines.append(f"{r.name:<22}{r.median:>10.1f}{spread:>18}{ratio:>9}{frag:>17}")
+        lines.append(f"{r.name:<26}{r.median:>10.1f}{spread:>18}{ratio:>9}{frag:>17}")
     for r in results:
         if r.batch_ops_per_s:
             lines.append(f"{r.name} alloc_many/free_many: {r.batch_ops_per_s / 1e6:.2f} million ops/s")
-    for lead in ("tlsf.Heap (C)", "tlsf.pure.Heap"):
+    for lead in ("tlsf.Heap (C)", "tlsf.OffsetAllocator (C)", "tlsf.pure.Heap", "tlsf.pure.OffsetAllocator"):
         if lead in by:
             others = [r for r in results if r.name not in (lead, "floor")]
             lines.append(

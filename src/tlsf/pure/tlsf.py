@@ -1,10 +1,11 @@
-"""The pure-Python twin of the C core: the same API, the same algorithm.
+"""The twin of the in-band engine ``csrc/tlsf.c`` and of its binding, `Heap`.
 
 This module is the readable reference of ``csrc/tlsf.c``. Class `Tlsf` mirrors
 that file function for function, with the same names (``tlsf_alloc`` there is
-`Tlsf.alloc` here); class `Heap` mirrors the binding ``_core.c``. For the same
-configuration and the same calls both return identical offsets and walks,
-which the differential test checks.
+`Tlsf.alloc` here); the size classes and bitmaps are `tlsf.pure.classes`
+(``tlsf_classes.h``), as in C. Class `Heap` mirrors the binding ``_core.c``.
+For the same configuration and the same calls both return identical offsets
+and walks, which the differential test checks.
 
 Block layout (offsets from the start of memory, multiples of 16)::
 
@@ -26,13 +27,14 @@ from __future__ import annotations
 import mmap
 import pickle
 import threading
-from array import array
 from collections.abc import Iterator, Sequence
-from operator import index as _index
+from operator import index
 from typing import Any
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
+from tlsf.pure.args import align_arg, integers, offsets_like, range_arg, size_arg
+from tlsf.pure.classes import CLASS_NONE, FL_MAX, Classes
 
 # ----------------------------------------------------------------------- layout
 
@@ -52,7 +54,6 @@ F_PREV_FREE = 4
 ALIGN_SHIFT = 58  # a used block's size word keeps log2(alignment) in bits 58..63
 SIZE_MASK = ((1 << ALIGN_SHIFT) - 1) & ~(GRANULARITY - 1)
 NOT_SIZE = ((1 << 64) - 1) & ~SIZE_MASK
-FL_MAX = 60
 SENTINEL_WORD = SENTINEL_SIZE | F_USED | F_SENTINEL
 
 # Word indices inside a block.
@@ -99,7 +100,7 @@ def control_size(capacity: int, sl_len: int) -> int:
         return 0
     fl_count = fl_count_for(capacity)
     live_words = live_words_for(capacity)
-    return 8 * (13 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)  # sizeof(struct tlsf) + arrays
+    return 8 * (14 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)  # sizeof(struct tlsf) + arrays
 
 
 class Tlsf:
@@ -110,12 +111,8 @@ class Tlsf:
             raise ValueError("sl_len must be a power of two in 1..64")
         self.capacity = capacity
         self.limit = capacity - MIN_BLOCK if capacity >= MIN_BLOCK else 0
-        self.sl_log2 = sl_len.bit_length() - 1
-        self.sl_mask = sl_len - 1
-        self.fl_count = fl_count_for(capacity)
-        self.fl_bitmap = 0
-        self.sl_bitmap = [0] * FL_MAX
-        n_lists = self.fl_count << self.sl_log2
+        self.cls = Classes(sl_len.bit_length() - 1, GRAN_LOG2, fl_count_for(capacity))
+        n_lists = self.cls.fl_count << self.cls.sl_log2
         self.heads = [NIL] * n_lists
         self.tails = [NIL] * n_lists
         self.live: set[int] = set()  # payload offsets of live allocations
@@ -126,37 +123,6 @@ class Tlsf:
         # Native 64-bit words over the arena; every header sits at a multiple of 16.
         self.words = memory[: capacity - capacity % 8].cast("Q")
 
-    # ------------------------------------------------------------ size classes
-
-    def map_floor(self, size: int) -> int:
-        """The list a free block of `size` is filed in (rounding down)."""
-        m = size.bit_length() - 1
-        sli = self.sl_log2
-        sl = (size >> (m - sli) if m >= sli else size << (sli - m)) & self.sl_mask
-        return ((m - GRAN_LOG2) << sli) | sl
-
-    def map_ceil(self, size: int) -> int:
-        """The first list whose every block fits `size` (good fit: no list is scanned)."""
-        m = size.bit_length() - 1
-        if m > self.sl_log2:
-            size += (1 << (m - self.sl_log2)) - 1
-        return self.map_floor(size)
-
-    def find_suitable(self, i: int) -> int:
-        """The first non-empty list at or above class i, or NIL. Bit scans only."""
-        sli = self.sl_log2
-        fl = i >> sli
-        if fl >= self.fl_count:
-            return NIL
-        slmap = self.sl_bitmap[fl] & (-1 << (i & self.sl_mask))
-        if not slmap:
-            flmap = self.fl_bitmap & (-1 << (fl + 1))
-            if not flmap:
-                return NIL
-            fl = (flmap & -flmap).bit_length() - 1
-            slmap = self.sl_bitmap[fl]
-        return (fl << sli) | ((slmap & -slmap).bit_length() - 1)
-
     # -------------------------------------------------------------- free lists
 
     def insert_free(self, b: int, size: int) -> None:
@@ -165,16 +131,14 @@ class Tlsf:
         list sees the head only: a small remainder must not hide the holes of a
         same-size workload)."""
         w = self.words
-        i = self.map_floor(size)
+        i = self.cls.map_floor(size)
         h = self.heads[i]
         k = b >> 3
         if h == NIL:
             w[k + W_NEXT_FREE] = NIL
             w[k + W_PREV_FREE] = NIL
             self.heads[i] = self.tails[i] = b
-            fl = i >> self.sl_log2
-            self.sl_bitmap[fl] |= 1 << (i & self.sl_mask)
-            self.fl_bitmap |= 1 << fl
+            self.cls.mark_class(i)
         elif size >= w[h >> 3]:
             w[k + W_NEXT_FREE] = h
             w[k + W_PREV_FREE] = NIL
@@ -203,10 +167,7 @@ class Tlsf:
         else:
             w[(n >> 3) + W_PREV_FREE] = p
         if self.heads[i] == NIL:
-            fl = i >> self.sl_log2
-            self.sl_bitmap[fl] &= ~(1 << (i & self.sl_mask))
-            if not self.sl_bitmap[fl]:
-                self.fl_bitmap &= ~(1 << fl)
+            self.cls.unmark_class(i)
         self.free_blocks -= 1
         self.free_bytes -= size
 
@@ -218,7 +179,11 @@ class Tlsf:
         return not b & (GRANULARITY - 1) and b <= self.limit
 
     def corrupt(self, where: int, what: str = "heap metadata is corrupt") -> CorruptionError:
+        """The error to raise; `what` ends with ";" for a check's message (the
+        binding's format: "<what>; at offset <where>", or what alone at NIL)."""
         self.bad_offset = where
+        if where == NIL:
+            return CorruptionError(what[:-1] if what.endswith(";") else what)
         return CorruptionError(f"{what} at offset {where}")
 
     def check_links(self, b: int, i: int) -> None:
@@ -247,7 +212,7 @@ class Tlsf:
         """(size, list) of free block b, after checking that it is correctly linked."""
         if not self.valid_block_offset(b) or not self.valid_free_size(b, s := self.words[b >> 3]):
             raise self.corrupt(b)
-        i = self.map_floor(s)
+        i = self.cls.map_floor(s)
         self.check_links(b, i)
         return s, i
 
@@ -357,14 +322,15 @@ class Tlsf:
         # Beyond rlsf: first the head of the request's own (rounded-down) list.
         # It often fits, and only there can the holes of a same-size workload
         # or a heap's single large block be found (rlsf #15). Still O(1).
-        i = self.map_floor(search)
-        b = self.heads[i] if i >> self.sl_log2 < self.fl_count else NIL
+        cls = self.cls
+        i = cls.map_floor(search)
+        b = self.heads[i] if cls.class_exists(i) else NIL
         if b != NIL and align_gap(b, align) + need > self.words[b >> 3]:
             b = NIL
         if b == NIL:
             # Good fit: every block of the list found is large enough.
-            i = self.find_suitable(self.map_ceil(search))
-            if i == NIL:
+            i = cls.find_suitable(cls.map_ceil(search))
+            if i == CLASS_NONE:
                 raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
             b = self.heads[i]
         bsize = self.check_head(b, i)
@@ -600,11 +566,10 @@ class Tlsf:
 
     def stats(self) -> Stats:
         largest = 0
-        if self.fl_bitmap:
-            # The head of the highest list fits a request of its own size.
-            fl = self.fl_bitmap.bit_length() - 1
-            sl = self.sl_bitmap[fl].bit_length() - 1
-            i = (fl << self.sl_log2) | sl
+        i = self.cls.find_highest()
+        if i != CLASS_NONE:
+            # The head of the highest list fits a request of its own size: the
+            # search either lands on that list or falls back to its head.
             largest = self.check_head(self.heads[i], i) - HEADER_SIZE
         return Stats(
             self.allocated_bytes, self.free_bytes, largest, self.allocations, self.free_blocks
@@ -692,19 +657,18 @@ class Tlsf:
     def check_lists(self, c: dict[str, Any]) -> None:
         """Pass 2 of check: the free lists against the bitmaps and the marks."""
         w = self.words
-        sl_len = 1 << self.sl_log2
+        cls = self.cls
+        sl_len = 1 << cls.sl_log2
         seen = 0
-        if self.fl_bitmap >> FL_MAX:
-            raise self.corrupt(NIL, "first-level bitmap has bits beyond the last class;")
-        for fl in range(FL_MAX):
-            slmap = self.sl_bitmap[fl]
-            allowed = 0 if fl >= self.fl_count else (1 << sl_len) - 1
-            if (self.fl_bitmap >> fl) & 1 != (slmap != 0):
-                raise self.corrupt(NIL, f"first-level bit {fl} disagrees with its second-level bitmap;")
-            if slmap & ~allowed:
-                raise self.corrupt(NIL, f"second-level bitmap {fl} has bits for lists that do not exist;")
-            for sl in range(sl_len if fl < self.fl_count else 0):
-                i = (fl << self.sl_log2) | sl
+        bad_fl = cls.check_bitmaps()
+        if bad_fl is not None:
+            raise self.corrupt(
+                NIL, f"bitmaps of first level {bad_fl} disagree with each other or name no list;"
+            )
+        for fl in range(cls.fl_count):
+            slmap = cls.sl_bitmap[fl]
+            for sl in range(sl_len):
+                i = (fl << cls.sl_log2) | sl
                 b = self.heads[i]
                 prev = NIL
                 if (b != NIL) != bool((slmap >> sl) & 1):
@@ -723,7 +687,7 @@ class Tlsf:
                     c["marked"] -= 1
                     if w[(b >> 3) + W_PREV_FREE] != prev:
                         raise self.corrupt(b, f"free block {b}: back link does not match;")
-                    if self.map_floor(w[b >> 3]) != i:
+                    if cls.map_floor(w[b >> 3]) != i:
                         raise self.corrupt(b, f"free block {b} is filed in the wrong list;")
                     seen += 1
                     prev = b
@@ -755,7 +719,7 @@ class Tlsf:
             raise
         # 3. the live set holds exactly the used blocks
         if len(self.live) != c["used"]:
-            raise self.corrupt(NIL, f"{len(self.live)} live allocations for {c['used']} used blocks;")
+            raise self.corrupt(NIL, f"{len(self.live)} live-allocation bits for {c['used']} used blocks;")
         # 4. statistics
         if (self.allocations, self.allocated_bytes, self.free_blocks, self.free_bytes) != (
             c["used"],
@@ -763,54 +727,16 @@ class Tlsf:
             c["free_n"],
             c["free_bytes"],
         ):
-            raise self.corrupt(NIL, "statistics disagree with the blocks;")
+            raise self.corrupt(
+                NIL,
+                f"statistics disagree with the blocks: allocations {self.allocations}/{c['used']}, "
+                f"allocated_bytes {self.allocated_bytes}/{c['used_bytes']}, "
+                f"free_blocks {self.free_blocks}/{c['free_n']}, "
+                f"free_bytes {self.free_bytes}/{c['free_bytes']};",
+            )
 
 
 # -------------------------------------------------------------------- the API
-
-
-def _size_arg(x: Any) -> int:
-    v = _index(x)
-    if v < 0:
-        raise ValueError(f"size must be >= 0, not {v}")
-    return v
-
-
-def _align_arg(x: Any) -> int:
-    v = _index(x)
-    if v <= 0 or v & (v - 1):
-        raise ValueError(f"alignment must be a power of two, not {v}")
-    return v
-
-
-def _range_arg(x: Any, what: str) -> int:
-    v = _index(x)
-    if v < 0:
-        raise ValueError(f"{what} must be >= 0, not {v}")
-    return v
-
-
-def _integers(values: Any) -> Any:
-    """The items of a sequence, or of a buffer of integers, without numpy."""
-    try:
-        view = memoryview(values)
-    except TypeError:
-        return values
-    with view:
-        fmt = view.format.lstrip("@")
-        if fmt not in tuple("bBhHiIlLqQnN"):
-            return values  # not native integers: let iteration (and __index__) judge
-        return (view if view.ndim == 1 else view.cast("B").cast(fmt)).tolist()  # type: ignore[call-overload]
-
-
-def _offsets_like(given: Any, offsets: list[int]) -> Any:
-    """array('q') of the offsets, or an ndarray when `given` was one."""
-    out = array("q", offsets)
-    if type(given).__name__ == "ndarray" and type(given).__module__ == "numpy":
-        import numpy
-
-        return numpy.frombuffer(out, dtype=numpy.int64)
-    return out
 
 
 def _released(m: memoryview) -> bool:
@@ -826,7 +752,7 @@ class Heap:
     """A TLSF heap over `memory` (mirrors the binding _core.c; see tlsf.Heap)."""
 
     def __init__(self, memory: Any, *, sl_len: int = 32, pool: bool = True) -> None:
-        sl_len = _index(sl_len)
+        sl_len = index(sl_len)
         if isinstance(memory, int):
             if not 0 <= memory <= MAX_CAPACITY:
                 raise ValueError(f"memory size must be in 0..{MAX_CAPACITY}, not {memory}")
@@ -876,9 +802,9 @@ class Heap:
 
     def alloc(self, size: int, align: int = 1) -> int:
         if size.__class__ is not int or size < 0:
-            size = _size_arg(size)
+            size = size_arg(size)
         if align.__class__ is not int or align != 1:
-            align = _align_arg(align)
+            align = align_arg(align)
         with self._lock:
             t = self._t
             if t is None:
@@ -887,7 +813,7 @@ class Heap:
 
     def free(self, offset: int) -> None:
         if offset.__class__ is not int:
-            offset = _index(offset)
+            offset = index(offset)
         with self._lock:
             t = self._t
             if t is None:
@@ -895,13 +821,13 @@ class Heap:
             t.free(offset)
 
     def realloc(self, offset: int, size: int) -> int:
-        offset = _index(offset)
-        size = _size_arg(size)
+        offset = index(offset)
+        size = size_arg(size)
         with self._lock:
             return self._core().realloc(offset, size)
 
     def usable_size(self, offset: int) -> int:
-        offset = _index(offset)
+        offset = index(offset)
         with self._lock:
             return self._core().usable_size(offset)
 
@@ -909,27 +835,27 @@ class Heap:
         """Allocate every size in `sizes` (a sequence or buffer of integers);
         all or nothing. Offsets come back as array('q'), or an ndarray when
         given one."""
-        values = [_size_arg(v) for v in _integers(sizes)]
-        align = _align_arg(align)
+        values = [size_arg(v) for v in integers(sizes)]
+        align = align_arg(align)
         with self._lock:
             out = self._core().alloc_many(values, align)
-        return _offsets_like(sizes, out)
+        return offsets_like(sizes, out)
 
     def free_many(self, offsets: Any) -> None:
         """Free every offset in `offsets`; all are validated before any is freed."""
-        values = [_index(v) for v in _integers(offsets)]
+        values = [index(v) for v in integers(offsets)]
         with self._lock:
             self._core().free_many(values)
 
     def insert_free_block(self, offset: int, size: int) -> int:
-        offset = _range_arg(offset, "offset")
-        size = _range_arg(size, "size")
+        offset = range_arg(offset, "offset")
+        size = range_arg(size, "size")
         with self._lock:
             return self._core().insert_free_block(offset, size)
 
     def append_free_block(self, offset: int, size: int) -> int:
-        offset = _range_arg(offset, "offset")
-        size = _range_arg(size, "size")
+        offset = range_arg(offset, "offset")
+        size = range_arg(size, "size")
         with self._lock:
             return self._core().append_free_block(offset, size)
 
@@ -958,8 +884,8 @@ class Heap:
             self._core().check()
 
     def view(self, offset: int, size: int | None = None) -> memoryview:
-        offset = _index(offset)
-        n = None if size is None else _index(size)
+        offset = index(offset)
+        n = None if size is None else index(size)
         with self._lock:
             usable = self._core().usable_size(offset)
             if n is None:
@@ -999,5 +925,3 @@ class Heap:
         state = "closed" if t is None else f"allocations={t.allocations}"
         return f"<tlsf.pure.Heap capacity={self._capacity} sl_len={self._sl_len} {state}>"
 
-
-__all__ = ["GRANULARITY", "HEADER_SIZE", "MIN_BLOCK", "SENTINEL_SIZE", "Heap", "Tlsf"]

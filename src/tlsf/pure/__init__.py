@@ -1,0 +1,52 @@
+"""The pure-Python twin of the C core: the same API, the same algorithms.
+
+Each module mirrors one C file function for function, with the same names,
+and returns identical offsets, walks and statistics for identical calls
+(the differential tests check it):
+
+=========================  ==================================================
+C file                     twin module
+=========================  ==================================================
+``csrc/tlsf_classes.h``    `tlsf.pure.classes`: the size classes and their
+                           bitmaps (`Classes`), shared by both engines
+``csrc/tlsf.c``            `tlsf.pure.tlsf`: the in-band engine (`Tlsf`), and
+                           `Heap`, the twin of the binding's Heap
+``csrc/tlsf_offset.c``     `tlsf.pure.offset`: the out-of-band engine
+                           (`TlsfOffset`), and `OffsetAllocator`, the twin of
+                           the binding's OffsetAllocator
+``src/tlsf/_core.c``       the argument conversions of both classes:
+                           `tlsf.pure.args`
+=========================  ==================================================
+
+It is the readable reference, the fallback where no compiler exists
+(TLSF_PURE_PYTHON=1 forces it) and the oracle that tests the C code.
+"""
+
+from __future__ import annotations
+
+from tlsf.pure.offset import OffsetAllocator, TlsfOffset
+from tlsf.pure.tlsf import (
+    GRANULARITY,
+    HEADER_SIZE,
+    MAX_CAPACITY,
+    MIN_BLOCK,
+    MIN_POOL,
+    NIL,
+    SENTINEL_SIZE,
+    Heap,
+    Tlsf,
+)
+
+__all__ = [
+    "GRANULARITY",
+    "HEADER_SIZE",
+    "MAX_CAPACITY",
+    "MIN_BLOCK",
+    "MIN_POOL",
+    "NIL",
+    "SENTINEL_SIZE",
+    "Heap",
+    "OffsetAllocator",
+    "Tlsf",
+    "TlsfOffset",
+]

@@ -1,0 +1,743 @@
+"""The twin of the out-of-band engine ``csrc/tlsf_offset.c`` and of its binding.
+
+Class `TlsfOffset` mirrors ``tlsf_offset.c`` function for function, with the
+same names (``tlsf_oa_alloc`` there is `TlsfOffset.alloc` here; the static
+helpers insert_free, remove_free, split_after, absorb_next, carve, release,
+find_live, grow_lists, set_range_link, check_ranges, check_lists, check_index
+and unmark_all keep their names); the size classes and bitmaps are
+`tlsf.pure.classes` (``tlsf_classes.h``), as in C. Class `OffsetAllocator`
+mirrors the binding (``_core.c``, type OffsetAllocator). For the same
+configuration and the same calls both return identical offsets, walks and
+statistics: the same list order, the same search, the same order of list
+insertions and removals.
+
+What is storage, and so not mirrored line by line:
+
+- The node table. A node is a `Node` object; `new_node` makes one and
+  `drop_node` forgets it; both only count the nodes in use (`nodes_total`,
+  the budget of check's cycle detection). The C chunks, the spare stack,
+  grow_nodes and reserve_nodes (which make running out of memory leave the
+  allocator unchanged) have no twin: Python allocates on demand.
+- The offset index. A dict {unit offset: used node} stands for the C linear
+  hashing table: index_find is ``index.get``, index_insert an assignment,
+  unlinking a ``del``; hash_of, bucket, bucket_of and index_grow have no twin.
+  check_index checks the dict the way C checks its buckets.
+
+Offsets and sizes are in units of the granularity inside, bytes at the API,
+exactly as in C. Each range ends with a sentinel node: a permanently used
+block of size 0 at the range's end that stops coalescing, names the range's
+first block (range_first) and links the ranges in address order
+(next_range). No two physically adjacent blocks are free. Used nodes are in
+the offset index, which is what decides whether an offset is live.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from operator import index
+from typing import Any
+
+from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
+from tlsf._records import BlockInfo, Stats
+from tlsf.pure.args import align_arg, integers, offsets_like, range_arg, size_arg
+from tlsf.pure.classes import CLASS_NONE, U64_MAX, Classes
+
+# ----------------------------------------------------------------------- layout
+
+N_USED = 1
+N_SENTINEL = 2
+N_MARK = 4  # scratch bit of check and free_many
+
+
+class Node:
+    """One block of a range, or a range's sentinel (struct node).
+
+    C keeps a sentinel's next_range and range_first in a union with the
+    free-list links next_free and prev_free; here they are slots of their
+    own, set on sentinels only (a block never reads them)."""
+
+    __slots__ = (
+        "offset",
+        "size",
+        "prev_phys",
+        "next_phys",
+        "next_free",
+        "prev_free",
+        "next_range",
+        "range_first",
+        "flags",
+    )
+    offset: int  # in units
+    size: int  # in units
+    prev_phys: Node | None  # None for a range's first block
+    next_phys: Node  # a block always has one; a sentinel's is None (see add_range)
+    next_free: Node | None  # free block: list links
+    prev_free: Node | None
+    next_range: Node | None  # sentinel: the next range's sentinel
+    range_first: Node  # sentinel: the first block of its range
+    flags: int
+
+    def __init__(self) -> None:
+        self.prev_phys = self.next_free = self.prev_free = None
+        self.flags = 0
+
+
+def align_gap(offset: int, align: int) -> int:
+    """Units of padding in front of unit offset `offset` for alignment `align` (units)."""
+    return -offset & (align - 1)
+
+
+def invalid_offset(offset: int) -> InvalidOffsetError:
+    return InvalidOffsetError(f"offset {offset} is not a live allocation")
+
+
+class CheckCtx:
+    """State of check (check_ctx)."""
+
+    __slots__ = ("used", "used_units", "free_n", "free_units", "marked")
+
+    def __init__(self) -> None:
+        self.used = self.used_units = self.free_n = self.free_units = self.marked = 0
+
+
+class TlsfOffset:
+    """One out-of-band allocator (struct tlsf_oa and the functions of tlsf_offset.c)."""
+
+    def __init__(self, sl_len: int, granularity: int) -> None:
+        """tlsf_oa_create: a new allocator with no ranges. sl_len (a power of
+        two, 1..64) and granularity (a power of two below 2**64) are valid:
+        the caller checks them."""
+        self.cls = Classes(sl_len.bit_length() - 1, 0, 0)
+        self.gran_log2 = granularity.bit_length() - 1
+        self.capacity = 0  # units in all ranges
+        self.heads: list[Node | None] = []  # lists[2*i] in C
+        self.tails: list[Node | None] = []  # lists[2*i+1] in C
+        self.first_range: Node | None = None  # sentinel of the lowest range
+        self.allocated = self.allocations = self.free_units = self.free_blocks = 0  # in units
+        self.nodes_total = 0  # nodes in use (C: nodes in all chunks)
+        self.index: dict[int, Node] = {}  # the offset index: unit offset -> used node
+
+    # -------------------------------------------------------------- node table
+
+    def new_node(self) -> Node:
+        self.nodes_total += 1
+        return Node()
+
+    def drop_node(self, n: Node) -> None:
+        n.flags = 0
+        self.nodes_total -= 1
+
+    # -------------------------------------------------------------- free lists
+
+    def insert_free(self, b: Node) -> None:
+        """As in tlsf.c: a block at least as large as the list's head goes in
+        front, a smaller one at the tail, so the head is the largest seen."""
+        i = self.cls.map_floor(b.size)
+        h = self.heads[i]
+        b.flags = 0
+        if h is None:
+            b.next_free = b.prev_free = None
+            self.heads[i] = self.tails[i] = b
+            self.cls.mark_class(i)
+        elif b.size >= h.size:
+            b.next_free = h
+            b.prev_free = None
+            h.prev_free = b
+            self.heads[i] = b
+        else:
+            t = self.tails[i]
+            assert t is not None  # the list is not empty
+            b.next_free = None
+            b.prev_free = t
+            t.next_free = b
+            self.tails[i] = b
+        self.free_blocks += 1
+        self.free_units += b.size
+
+    def remove_free(self, b: Node) -> None:
+        i = self.cls.map_floor(b.size)
+        if b.prev_free:
+            b.prev_free.next_free = b.next_free
+        else:
+            self.heads[i] = b.next_free
+        if b.next_free:
+            b.next_free.prev_free = b.prev_free
+        else:
+            self.tails[i] = b.prev_free
+        if self.heads[i] is None:
+            self.cls.unmark_class(i)
+        self.free_blocks -= 1
+        self.free_units -= b.size
+
+    # --------------------------------------------------------- block placement
+
+    def split_after(self, b: Node, keep: int) -> Node:
+        """A new node for the part of block b beyond its first `keep` units, linked after b."""
+        r = self.new_node()
+        r.offset = b.offset + keep
+        r.size = b.size - keep
+        r.flags = 0
+        r.prev_phys = b
+        r.next_phys = b.next_phys
+        b.next_phys.prev_phys = r
+        b.next_phys = r
+        b.size = keep
+        return r
+
+    def absorb_next(self, p: Node, b: Node) -> None:
+        """Block b across the link from its previous neighbour p, which absorbs it."""
+        p.size += b.size
+        p.next_phys = b.next_phys
+        b.next_phys.prev_phys = p
+        self.drop_node(b)
+
+    def carve(self, b: Node, gap: int, need: int) -> Node:
+        """Free block b (unlinked) becomes a used block of `need` units after
+        `gap` units of padding; padding and tail go back to the free lists.
+        Returns the used node."""
+        if gap:
+            u = self.split_after(b, gap)
+            self.insert_free(b)
+            b = u
+        if b.size > need:
+            self.insert_free(self.split_after(b, need))
+        b.flags = N_USED
+        self.index[b.offset] = b  # index_insert
+        self.allocations += 1
+        self.allocated += need
+        return b
+
+    def release(self, b: Node) -> None:
+        """Block b, in no list and not indexed, becomes free, merged with its free neighbours."""
+        n = b.next_phys
+        p = b.prev_phys
+        if not n.flags & N_USED:
+            self.remove_free(n)
+            self.absorb_next(b, n)
+        if p and not p.flags & N_USED:
+            self.remove_free(p)
+            self.absorb_next(p, b)
+            b = p
+        self.insert_free(b)
+
+    # ------------------------------------------------------- public operations
+
+    def units_for(self, size: int) -> int:
+        """Units for `size` bytes; 0 bytes take one unit."""
+        g = self.gran_log2
+        u = (size >> g) + (1 if size & ((1 << g) - 1) else 0)
+        return u if u else 1
+
+    def alloc(self, size: int, align: int) -> int:
+        """tlsf_oa_alloc, in bytes; `align` is a power of two below 2**64 (the caller checks)."""
+        cls = self.cls
+        need = self.units_for(size)
+        au = align >> self.gran_log2
+        if not au:
+            au = 1
+        if need > self.capacity or au > self.capacity:
+            raise OutOfMemoryError("out of memory")
+        # worst-case padding is au - 1 units (saturated: then only the own list can serve)
+        search = U64_MAX if au - 1 > U64_MAX - need else need + au - 1
+        # First the head of the request's own list, then good fit (as tlsf.c).
+        i = cls.map_floor(search)
+        b = self.heads[i] if cls.class_exists(i) else None
+        if b is not None and (align_gap(b.offset, au) > b.size or need > b.size - align_gap(b.offset, au)):
+            b = None
+        if b is None:
+            i = cls.find_suitable(cls.map_ceil(search))
+            if i == CLASS_NONE:
+                raise OutOfMemoryError("out of memory")
+            b = self.heads[i]
+            assert b is not None  # the bitmaps name a non-empty list
+        self.remove_free(b)
+        return self.carve(b, align_gap(b.offset, au), need).offset << self.gran_log2
+
+    def find_live(self, offset: int) -> Node | None:
+        """The used node at byte offset `offset`, or None."""
+        if offset & ((1 << self.gran_log2) - 1):
+            return None
+        return self.index.get(offset >> self.gran_log2)  # index_find
+
+    def free(self, offset: int) -> None:
+        b = self.find_live(offset)
+        if b is None:
+            raise invalid_offset(offset)
+        del self.index[b.offset]
+        self.allocations -= 1
+        self.allocated -= b.size
+        self.release(b)
+
+    def usable_size(self, offset: int) -> int:
+        b = self.find_live(offset)
+        if b is None:
+            raise invalid_offset(offset)
+        return b.size << self.gran_log2
+
+    def resize(self, offset: int, size: int) -> bool:
+        """In place only: True when the allocation now has `size` bytes (shrunk,
+        or grown into a free next block), False when it could not grow (unchanged)."""
+        b = self.find_live(offset)
+        if b is None:
+            raise invalid_offset(offset)
+        need = self.units_for(size)
+        if need > self.capacity:
+            return False
+        # 1. Shrink (or keep): the tail goes back to the free lists.
+        if need <= b.size:
+            if need < b.size:
+                tail = self.split_after(b, need)
+                self.allocated -= tail.size
+                self.release(tail)
+            return True
+        # 2. Grow into a free next block; its node keeps what is left.
+        n = b.next_phys
+        if not n.flags & N_USED and n.size >= need - b.size:
+            total = b.size + n.size
+            self.remove_free(n)
+            if total > need:
+                n.offset = b.offset + need
+                n.size = total - need
+                self.insert_free(n)
+            else:
+                b.next_phys = n.next_phys
+                n.next_phys.prev_phys = b
+                self.drop_node(n)
+            self.allocated += need - b.size
+            b.size = need
+            return True
+        return False
+
+    # -------------------------------------------------------- batch operations
+
+    def alloc_many(self, sizes: Sequence[int], align: int) -> list[int]:
+        """All or nothing: on failure every block this call made is freed again."""
+        out: list[int] = []
+        try:
+            for size in sizes:
+                out.append(self.alloc(size, align))
+        except MemoryError:
+            for offset in reversed(out):  # newest first: each free undoes one split
+                self.free(offset)
+            raise
+        return out
+
+    def free_many(self, offsets: Sequence[int]) -> None:
+        """Validate all before freeing any: each offset must be live and listed
+        once (its node is marked as it is seen, then unmarked)."""
+        k = 0
+        while k < len(offsets):
+            b = self.find_live(offsets[k])
+            if b is None or b.flags & N_MARK:
+                break
+            b.flags |= N_MARK
+            k += 1
+        for j in range(k):
+            b = self.find_live(offsets[j])
+            assert b is not None
+            b.flags &= ~N_MARK
+        if k < len(offsets):
+            raise invalid_offset(offsets[k])
+        for offset in offsets:
+            self.free(offset)
+
+    # ------------------------------------------------------------------ ranges
+
+    def grow_lists(self, capacity: int) -> None:
+        """The free lists cover sizes up to the capacity: more first levels as ranges are added."""
+        fl_count = capacity.bit_length()  # tlsf_log2(capacity) + 1
+        if fl_count <= self.cls.fl_count:
+            return
+        more = (fl_count - self.cls.fl_count) << self.cls.sl_log2
+        self.heads += [None] * more
+        self.tails += [None] * more
+        self.cls.fl_count = fl_count
+
+    def set_range_link(self, pred: Node | None, s: Node) -> None:
+        if pred:
+            pred.next_range = s
+        else:
+            self.first_range = s
+
+    def add_range(self, offset: int, size: int) -> None:
+        """Give [offset, offset+size) (bytes, >= 0) to the allocator; ranges it touches coalesce with it."""
+        g = self.gran_log2
+        if size > U64_MAX - offset:
+            raise ValueError("the range must end below 2**64")
+        if (offset | size) & ((1 << g) - 1):
+            raise ValueError(f"offset and size must be multiples of the granularity ({1 << g})")
+        if not size:
+            return
+        start = offset >> g
+        end = start + (size >> g)
+        # the range ending at start (prev), and the first range after it (next)
+        pred = None
+        s = self.first_range
+        while s and s.offset < start:
+            pred = s
+            s = s.next_range
+        prev = s if s and s.offset == start else None
+        nxt = prev.next_range if prev else s
+        if nxt and nxt.range_first.offset < end:
+            raise ValueError(f"range [{offset}, {offset + size}) overlaps a range of the allocator")
+        if nxt and nxt.range_first.offset != end:
+            nxt = None
+        self.grow_lists(self.capacity + (end - start))
+
+        b = self.new_node()
+        first = prev.range_first if prev else b
+        b.offset = start
+        b.size = end - start
+        b.prev_phys = prev.prev_phys if prev else None
+        if nxt:  # joins the next range: its sentinel closes the new one
+            sentinel = nxt
+            b.next_phys = nxt.range_first
+            if prev:  # and the previous one: its sentinel goes
+                self.set_range_link(pred, nxt)
+                self.drop_node(prev)
+        elif prev:  # extends the previous range: its sentinel moves to the end
+            sentinel = prev
+            sentinel.offset = end
+            b.next_phys = sentinel
+        else:  # a range of its own
+            sentinel = self.new_node()
+            sentinel.offset = end
+            sentinel.size = 0
+            sentinel.flags = N_USED | N_SENTINEL
+            sentinel.next_phys = None  # type: ignore[assignment]  # the one node without
+            sentinel.next_range = s
+            self.set_range_link(pred, sentinel)
+            b.next_phys = sentinel
+        sentinel.range_first = first
+        b.next_phys.prev_phys = b
+        if b.prev_phys:
+            b.prev_phys.next_phys = b
+        self.capacity += end - start
+        self.release(b)
+
+    def reset(self) -> None:
+        """Forget every allocation; each range becomes one free block. O(blocks)."""
+        n_lists = len(self.heads)
+        self.heads = [None] * n_lists
+        self.tails = [None] * n_lists
+        self.cls.fl_bitmap = 0
+        self.cls.sl_bitmap = [0] * len(self.cls.sl_bitmap)
+        self.index.clear()
+        self.allocated = self.allocations = self.free_units = self.free_blocks = 0
+        s = self.first_range
+        while s:
+            first = s.range_first
+            b = first.next_phys
+            while b is not s:
+                nxt = b.next_phys
+                self.drop_node(b)
+                b = nxt
+            first.size = s.offset - first.offset
+            first.next_phys = s
+            s.prev_phys = first
+            self.insert_free(first)
+            s = s.next_range
+
+    # -------------------------------------------------------------- inspection
+
+    def stats(self) -> Stats:
+        g = self.gran_log2
+        # as tlsf.c: the head of the highest list fits a request of its own size
+        i = self.cls.find_highest()
+        h = None if i == CLASS_NONE else self.heads[i]
+        return Stats(
+            self.allocated << g,
+            self.free_units << g,
+            0 if h is None else h.size << g,
+            self.allocations,
+            self.free_blocks,
+        )
+
+    def walk(self) -> list[BlockInfo]:
+        """Every block of every range in address order (bytes)."""
+        g = self.gran_log2
+        out = []
+        s = self.first_range
+        while s:
+            b = s.range_first
+            while b is not s:
+                out.append(BlockInfo(b.offset << g, b.size << g, bool(b.flags & N_USED)))
+                b = b.next_phys
+            s = s.next_range
+        return out
+
+    # check: nothing outside this module can write the metadata, so a failure
+    # here is a bug of the engine; the checks state its invariants.
+
+    def check_ranges(self, c: CheckCtx) -> None:
+        """1. Ranges in address order, apart (touching ones coalesce), each a
+        chain of contiguous blocks closed by its sentinel; free blocks get N_MARK."""
+        units = 0
+        budget = self.nodes_total
+        end = 0
+        s = self.first_range
+        while s:
+            if not budget:
+                raise CorruptionError("the range chain has a cycle")
+            budget -= 1
+            if s.flags != N_USED | N_SENTINEL or s.size or s.next_phys is not None:
+                raise CorruptionError(f"sentinel at unit {s.offset} is malformed")
+            b = s.range_first
+            if b.prev_phys or (s is not self.first_range and b.offset <= end):
+                raise CorruptionError(f"range at unit {b.offset} overlaps or touches the one before")
+            prev_free = False
+            at = b.offset
+            while b is not s:
+                if not budget:
+                    raise CorruptionError("a range has a cycle of blocks")
+                budget -= 1
+                if b.offset != at or not b.size or b.size > s.offset - at or b.next_phys.prev_phys is not b:
+                    raise CorruptionError(f"block at unit {b.offset} is out of place in its range")
+                if b.flags & N_USED:
+                    if b.flags != N_USED:
+                        raise CorruptionError(f"used block at unit {at} has bad flags")
+                    if self.index.get(at) is not b:
+                        raise CorruptionError(f"used block at unit {at} is not in the offset index")
+                    c.used += 1
+                    c.used_units += b.size
+                    prev_free = False
+                else:
+                    if b.flags:
+                        raise CorruptionError(f"free block at unit {at} has flags")
+                    if prev_free:
+                        raise CorruptionError(f"free block at unit {at} follows a free block (not coalesced)")
+                    b.flags = N_MARK
+                    c.marked += 1
+                    c.free_n += 1
+                    c.free_units += b.size
+                    prev_free = True
+                at += b.size
+                b = b.next_phys
+            if s.prev_phys is None or s.prev_phys.next_phys is not s:
+                raise CorruptionError(f"sentinel at unit {s.offset} is not linked to its last block")
+            units += s.offset - s.range_first.offset
+            end = s.offset
+            s = s.next_range
+        if units != self.capacity:
+            raise CorruptionError(f"ranges hold {units} units but the capacity is {self.capacity}")
+
+    def check_lists(self, c: CheckCtx) -> None:
+        """2. Each list holds marked free blocks of its class, each once, linked both ways."""
+        cls = self.cls
+        seen = 0
+        bad_fl = cls.check_bitmaps()
+        if bad_fl is not None:
+            raise CorruptionError(f"bitmaps of first level {bad_fl} disagree with each other or name no list")
+        for i in range(cls.fl_count << cls.sl_log2):
+            prev = None
+            fl = i >> cls.sl_log2
+            sl = i & cls.sl_mask
+            if (self.heads[i] is None) != (not (cls.sl_bitmap[fl] >> sl) & 1):
+                raise CorruptionError(f"list {i} disagrees with its bitmap bit")
+            b = self.heads[i]
+            while b:
+                if b.flags != N_MARK:
+                    raise CorruptionError(
+                        f"list {i} holds a node that is not a free block or is listed twice"
+                    )
+                b.flags = 0
+                c.marked -= 1
+                seen += 1
+                if b.prev_free is not prev:
+                    raise CorruptionError(f"free block at unit {b.offset}: back link does not match")
+                if cls.map_floor(b.size) != i:
+                    raise CorruptionError(f"free block at unit {b.offset} is filed in the wrong list")
+                prev = b
+                b = b.next_free
+            if self.tails[i] is not prev:
+                raise CorruptionError(f"list {i} has a wrong tail")
+        if seen != c.free_n:
+            raise CorruptionError(f"{c.free_n} free blocks in the ranges but {seen} in the lists")
+
+    def check_index(self, c: CheckCtx) -> None:
+        """3. The offset index holds exactly the used blocks, each under its own offset."""
+        entries = 0
+        for u, b in self.index.items():
+            entries += 1
+            if entries > c.used:
+                raise CorruptionError("the offset index holds more entries than used blocks")
+            if b.flags != N_USED or b.offset != u:
+                raise CorruptionError(f"offset index key {u} holds a wrong node (unit {b.offset})")
+        if entries != c.used or len(self.index) != c.used:
+            raise CorruptionError(
+                f"the offset index holds {entries} entries (counted {len(self.index)}) "
+                f"for {c.used} used blocks"
+            )
+
+    def unmark_all(self) -> None:
+        """Clears the marks left by a failed check."""
+        budget = self.nodes_total
+        s = self.first_range
+        while s and budget:
+            b: Node | None = s.range_first
+            while b and b is not s and budget:
+                b.flags &= ~N_MARK
+                b = b.next_phys
+                budget -= 1
+            s = s.next_range
+            budget -= 1
+
+    def check(self) -> None:
+        """Full invariant check; CorruptionError with the description on failure."""
+        c = CheckCtx()
+        try:
+            self.check_ranges(c)
+            self.check_lists(c)
+        except CorruptionError:
+            self.unmark_all()
+            raise
+        self.check_index(c)
+        # 4. statistics
+        if (self.allocations, self.allocated, self.free_blocks, self.free_units) != (
+            c.used,
+            c.used_units,
+            c.free_n,
+            c.free_units,
+        ):
+            raise CorruptionError(
+                f"statistics disagree with the blocks: allocations {self.allocations}/{c.used}, "
+                f"allocated units {self.allocated}/{c.used_units}, "
+                f"free_blocks {self.free_blocks}/{c.free_n}, free units {self.free_units}/{c.free_units}"
+            )
+
+
+# -------------------------------------------------------------------- the API
+
+
+class OffsetAllocator:
+    """TLSF over a range of offsets it never touches (mirrors the binding's
+    OffsetAllocator; see tlsf.OffsetAllocator).
+
+    Unlike Heap, the managed space may reach 2**64 - 1 bytes: a size or an
+    alignment of 2**64 or more is refused here (OutOfMemoryError), not by the
+    engine, and offsets may be 2**63 or more."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type 'tlsf.pure.OffsetAllocator' is not an acceptable base type")
+
+    def __init__(self, capacity: int, *, sl_len: int = 32, granularity: int = 1) -> None:
+        # Converted and validated in this order: granularity, sl_len, capacity.
+        granularity = index(granularity)
+        if granularity > U64_MAX:
+            raise ValueError(f"granularity must be below 2**64, not {granularity}")
+        if granularity <= 0 or granularity & (granularity - 1):
+            raise ValueError(f"granularity must be a power of two, not {granularity}")
+        sl_len = index(sl_len)
+        if not 1 <= sl_len <= 64 or sl_len & (sl_len - 1):
+            raise ValueError("sl_len must be a power of two in 1..64")
+        capacity = range_arg(capacity, "capacity")
+        if capacity > U64_MAX:
+            raise ValueError(f"capacity must be below 2**64, not {capacity}")
+        if capacity & (granularity - 1):
+            raise ValueError(
+                f"capacity must be a multiple of the granularity ({granularity}), not {capacity}"
+            )
+        t = TlsfOffset(sl_len, granularity)
+        if capacity:
+            t.add_range(0, capacity)
+        self._lock = threading.Lock()  # each operation is atomic
+        self._t = t
+
+    # Arguments are converted before the lock is taken and the allocator is
+    # touched: an __index__ that frees or resets it cannot break an operation.
+
+    def alloc(self, size: int, align: int = 1) -> int:
+        if size.__class__ is not int or size < 0:
+            size = size_arg(size)
+        if align.__class__ is not int or align != 1:
+            align = align_arg(align)
+        if size > U64_MAX or align > U64_MAX:  # never fits, even in 2**64 - 1 bytes
+            raise OutOfMemoryError("out of memory")
+        with self._lock:
+            return self._t.alloc(size, align)
+
+    def free(self, offset: int) -> None:
+        if offset.__class__ is not int:
+            offset = index(offset)
+        with self._lock:
+            self._t.free(offset)
+
+    def resize(self, offset: int, size: int) -> bool:
+        """In place only: True when the allocation now holds `size` bytes (shrunk,
+        or grown into free space right after it), False when it cannot grow (unchanged)."""
+        offset = index(offset)
+        size = size_arg(size)
+        with self._lock:
+            if size > U64_MAX:  # cannot be had: only the offset is checked
+                self._t.usable_size(offset)
+                return False
+            return self._t.resize(offset, size)
+
+    def usable_size(self, offset: int) -> int:
+        offset = index(offset)
+        with self._lock:
+            return self._t.usable_size(offset)
+
+    def alloc_many(self, sizes: Any, align: int = 1) -> Any:
+        """Allocate every size in `sizes` (a sequence or buffer of integers);
+        all or nothing. Offsets come back as array('Q') (any 64-bit offset),
+        or a uint64 ndarray when given an ndarray."""
+        values = [size_arg(v) for v in integers(sizes)]
+        align = align_arg(align)
+        if values and (align > U64_MAX or max(values) > U64_MAX):  # as in alloc
+            raise OutOfMemoryError("out of memory")
+        with self._lock:
+            return offsets_like(sizes, self._t.alloc_many(values, align), wide=True)
+
+    def free_many(self, offsets: Any) -> None:
+        """Free every offset in `offsets`; all are validated before any is freed."""
+        values = [index(v) for v in integers(offsets)]
+        with self._lock:
+            self._t.free_many(values)
+
+    def add_range(self, offset: int, size: int) -> None:
+        """Give [offset, offset + size) to the allocator; ranges touching it coalesce with it."""
+        offset = range_arg(offset, "offset")
+        size = range_arg(size, "size")
+        with self._lock:
+            self._t.add_range(offset, size)
+
+    def reset(self) -> None:
+        """Forget every allocation; every range becomes one free block."""
+        with self._lock:
+            self._t.reset()
+
+    @property
+    def capacity(self) -> int:
+        """Total bytes of all ranges."""
+        return self._t.capacity << self._t.gran_log2
+
+    @property
+    def granularity(self) -> int:
+        return 1 << self._t.gran_log2
+
+    @property
+    def sl_len(self) -> int:
+        return 1 << self._t.cls.sl_log2
+
+    def stats(self) -> Stats:
+        with self._lock:
+            return self._t.stats()
+
+    def walk(self) -> Iterator[BlockInfo]:
+        with self._lock:
+            return iter(self._t.walk())
+
+    def check(self) -> None:
+        with self._lock:
+            self._t.check()
+
+    def __repr__(self) -> str:
+        return (
+            f"<tlsf.pure.OffsetAllocator capacity={self.capacity} granularity={self.granularity} "
+            f"sl_len={self.sl_len} allocations={self._t.allocations}>"
+        )
+
+
+__all__ = ["Node", "OffsetAllocator", "TlsfOffset"]

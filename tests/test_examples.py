@@ -1,0 +1,112 @@
+"""The runnable examples in examples/ do what their docstrings say."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+import tlsf
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def records_disjoint(store) -> None:
+    """Records and the stored index lie apart, after the header, inside the file."""
+    g = 64
+    spans = sorted((off, off + -(-max(n, 1) // g) * g) for off, n, _ in store.index.values())
+    end = 4096
+    for start, stop in spans:
+        assert start >= end, "records overlap"
+        end = stop
+    assert end <= store.end == os.path.getsize(store.file.name)
+
+
+def test_record_store(tmp_path):
+    rs = load("record_store")
+    path = str(tmp_path / "records.tlsf")
+    rng = random.Random(7)
+    expect = {}
+    with rs.RecordStore(path, grow=64 << 10) as store:
+        for i in range(300):
+            expect[f"k{i}"] = rng.randbytes(rng.randrange(0, 3000))
+            store.put(f"k{i}", expect[f"k{i}"])
+        for i in range(0, 300, 3):
+            store.delete(f"k{i}")
+            del expect[f"k{i}"]
+        for i in range(1, 300, 7):  # updates: in place when they fit
+            expect[f"k{i}"] = rng.randbytes(rng.randrange(0, 3000))
+            store.put(f"k{i}", expect[f"k{i}"])
+        records_disjoint(store)
+        store.space.check()
+    size_before = os.path.getsize(path)
+
+    with rs.RecordStore(path, grow=64 << 10) as store:  # the allocator rebuilt from the index
+        assert store.keys() == sorted(expect)
+        assert all(store.get(k) == v for k, v in expect.items())
+        free_before = store.space.stats().free_bytes
+        assert free_before > 0  # the deleted records' space is known to be free
+        # deleting records found in the file gives their space back to the allocator
+        for k in list(expect)[::5]:
+            store.delete(k)
+            del expect[k]
+        store.space.check()
+        assert store.space.stats().free_bytes > free_before
+        # new records reuse free space: the file does not grow
+        for i in range(60):
+            expect[f"n{i}"] = rng.randbytes(rng.randrange(0, 1000))
+            store.put(f"n{i}", expect[f"n{i}"])
+        records_disjoint(store)
+        store.space.check()
+    assert os.path.getsize(path) == size_before
+
+    with rs.RecordStore(path) as store:
+        assert {k: store.get(k) for k in store.keys()} == expect
+        records_disjoint(store)
+
+
+def test_record_store_rejects_other_files(tmp_path):
+    rs = load("record_store")
+    path = tmp_path / "not-a-store"
+    path.write_bytes(b"x" * 5000)
+    with pytest.raises(ValueError):
+        rs.RecordStore(str(path))
+
+
+def test_record_store_main(tmp_path, capsys):
+    load("record_store").main(str(tmp_path / "r.tlsf"))
+    assert "records" in capsys.readouterr().out
+
+
+def test_device_buffer():
+    np = pytest.importorskip("numpy")
+    db = load("device_buffer")
+    gpu = db.DeviceBuffer(1 << 20)
+    rng = np.random.default_rng(1)
+    arrays = [rng.random(int(n), dtype=np.float32) for n in rng.integers(1, 5000, 40)]
+    bindings = [gpu.upload(a) for a in arrays]
+    assert all(b.offset % 256 == 0 for b in bindings)
+    for a, b in zip(arrays, bindings):
+        np.testing.assert_array_equal(gpu.read(b, np.float32), a)
+    spans = sorted((b.offset, b.offset + b.size) for b in bindings)
+    assert all(s2 >= e1 for (_, e1), (s2, _) in zip(spans, spans[1:]))
+    before = gpu.space.stats()
+    with pytest.raises(tlsf.OutOfMemoryError):  # all or nothing
+        gpu.upload_many([np.zeros(100, np.uint8), np.zeros(2 << 20, np.uint8)])
+    assert gpu.space.stats() == before
+    for b in bindings:
+        gpu.release(b)
+    assert [blk.used for blk in gpu.space.walk()] == [False]
+    db.main()
