@@ -1,10 +1,11 @@
 /*
- * bench.c: replay a standard trace through the tlsf core and glibc malloc.
+ * bench.c: replay a standard trace through both tlsf engines and glibc malloc.
  *
  *   make -C benchmarks/native
  *   python -c "from tlsf.workloads import write_trace; write_trace('mixed', 'mixed.trc')"
  *   benchmarks/native/bench mixed.trc               # throughput, latency, footprint
  *   valgrind --tool=callgrind --instr-atstart=no benchmarks/native/bench mixed.trc --callgrind tlsf
+ *   benchmarks/native/bench --growth 10000000     # latency while the offset engine's metadata grows
  *
  * Throughput: one untimed warm-up replay, then --runs timed replays; the
  * median is reported. Latency: every operation timed with clock_gettime
@@ -14,9 +15,13 @@
  * callgrind's total instruction count divided by the op count printed is the
  * instructions per operation (the "null" allocator gives the loop's share).
  * Every allocator is called through a function pointer, as malloc would be.
+ * "tlsf" is the in-band engine over one arena, "offset" the out-of-band engine
+ * (tlsf_offset.c) over a range as large, granularity 1; its handles are
+ * offset + 1, so that 0 still means failure.
  */
 #define _GNU_SOURCE
 #include "tlsf.h"
+#include "tlsf_offset.h"
 
 #include <malloc.h>
 #include <stdint.h>
@@ -109,6 +114,34 @@ static uint64_t tlsf_r(uint64_t off, uint64_t size)
     return tlsf_realloc(control, arena, off, size, &q) ? 0 : q;
 }
 
+static tlsf_oa_t *oa;
+
+/* Keeps the node table and index from the previous replay, as a long-lived allocator would. */
+static void offset_reset(void)
+{
+    if (!oa) {
+        oa = tlsf_oa_create(TLSF_SL_LEN_DEFAULT, 1);
+        tlsf_oa_add_range(oa, 0, arena_size);
+    }
+    tlsf_oa_reset(oa);
+}
+static uint64_t offset_a(uint64_t size, uint64_t align)
+{
+    uint64_t off;
+    return tlsf_oa_alloc(oa, size, align, &off) ? 0 : off + 1;
+}
+static void offset_f(uint64_t h) { tlsf_oa_free(oa, h - 1); }
+static uint64_t offset_r(uint64_t h, uint64_t size)
+{
+    int resized;
+    if (tlsf_oa_resize(oa, h - 1, size, &resized) == TLSF_OK && resized)
+        return h;
+    uint64_t n = offset_a(size, 1); /* no data to move */
+    if (n)
+        offset_f(h);
+    return n;
+}
+
 static void glibc_reset(void) {}
 static uint64_t glibc_a(uint64_t size, uint64_t align)
 {
@@ -131,6 +164,7 @@ static uint64_t null_r(uint64_t p, uint64_t size) { (void)size; return p; }
 static const allocator_t allocators[] = {
     {"null", null_reset, null_a, null_f, null_r},
     {"tlsf", tlsf_reset, tlsf_a, tlsf_f, tlsf_r},
+    {"offset", offset_reset, offset_a, offset_f, offset_r},
     {"glibc", glibc_reset, glibc_a, glibc_f, glibc_r},
 };
 
@@ -238,16 +272,48 @@ static void bench(const allocator_t *a, int runs)
     double ratio = 0;
     if (strcmp(a->name, "null"))
         footprint(a, &ratio);
-    printf("%-6s %8.2f  %7.2f-%-7.2f %6llu %6llu %7llu %9llu   %6.3f %9llu\n", a->name, t[runs / 2], t[0],
+    printf("%-7s%8.2f  %7.2f-%-7.2f %6llu %6llu %7llu %9llu   %6.3f %9llu\n", a->name, t[runs / 2], t[0],
            t[runs - 1], (unsigned long long)latency[n_ops / 2], (unsigned long long)latency[n_ops * 99 / 100],
            (unsigned long long)latency[n_ops * 9999 / 10000], (unsigned long long)latency[n_ops - 1], ratio,
            (unsigned long long)failures);
 }
 
+/* Latency of every operation while the offset engine's node table and offset
+ * index grow from nothing: n one-unit allocations, then n frees. */
+static int growth(uint64_t n)
+{
+    tlsf_oa_t *g = tlsf_oa_create(TLSF_SL_LEN_DEFAULT, 1);
+    uint64_t *lat = map_zeroed(2 * n * sizeof *lat), off, slow = 0;
+    tlsf_oa_add_range(g, 0, (uint64_t)1 << 40);
+    for (uint64_t k = 0; k < 2 * n; k++) {
+        double t0 = now_ns();
+        int rc = k < n ? tlsf_oa_alloc(g, 1, 1, &off) : tlsf_oa_free(g, k - n);
+        lat[k] = (uint64_t)(now_ns() - t0);
+        if (rc) {
+            fprintf(stderr, "operation %llu failed: %s\n", (unsigned long long)k, tlsf_strerror(rc));
+            return 1;
+        }
+    }
+    printf("growth: %llu one-unit allocations then frees; metadata at the peak %llu bytes\n",
+           (unsigned long long)n, (unsigned long long)tlsf_oa_metadata_bytes(g));
+    for (uint64_t k = 0; k < 2 * n; k++)
+        slow += lat[k] > 10000;
+    qsort(lat, 2 * n, sizeof *lat, cmp_u64);
+    printf("ns per op (timer included): p50 %llu  p99 %llu  p99.99 %llu  max %llu;  above 10 us: %llu\n",
+           (unsigned long long)lat[n], (unsigned long long)lat[2 * n * 99 / 100],
+           (unsigned long long)lat[2 * n * 9999 / 10000], (unsigned long long)lat[2 * n - 1],
+           (unsigned long long)slow);
+    tlsf_oa_destroy(g);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--growth"))
+        return growth(strtoull(argv[2], NULL, 10));
     if (argc < 2) {
-        fprintf(stderr, "usage: %s TRACE [--runs N] [--arena BYTES] [--callgrind ALLOCATOR]\n", argv[0]);
+        fprintf(stderr, "usage: %s TRACE [--runs N] [--arena BYTES] [--callgrind ALLOCATOR]\n"
+                        "       %s --growth N\n", argv[0], argv[0]);
         return 2;
     }
     int runs = 5;
@@ -293,7 +359,7 @@ int main(int argc, char **argv)
     }
     printf("%s: %llu operations, arena %llu bytes, median of %d replays after a warm-up\n", argv[1],
            (unsigned long long)n_ops, (unsigned long long)arena_size, runs);
-    printf("alloc   ns/op   min-max          p50    p99  p99.99       max   high/peak  failures\n");
+    printf("alloc   ns/op  min-max          p50    p99  p99.99       max   high/peak  failures\n");
     for (size_t i = 0; i < sizeof allocators / sizeof *allocators; i++)
         bench(&allocators[i], runs);
     return 0;
