@@ -8,7 +8,7 @@
 # which holds libFuzzer and clang's sanitizer runtimes, build the fuzzer.)
 #
 # Runs:
-#   make -C tests/native check   the stress test, 10M operations (about 30 s here)
+#   make -C tests/native check   the stress tests of both engines, 10M operations each (about 1 min here)
 #   make -C fuzz run             the libFuzzer target for FUZZ_SECONDS (default 60)
 # (both, even when the first fails) and fails if either fails.
 # Environment: FUZZ_SECONDS, CC, CLANG, OPS, SEED, SRC_DIR.
@@ -20,7 +20,7 @@ export FUZZ_SECONDS
 
 failed=0
 
-echo "== native stress test of the C core (ASan + UBSan)"
+echo "== native stress tests of both engines of the C core (ASan + UBSan)"
 make -C tests/native check || { echo "native: the stress test FAILED"; failed=$((failed + 1)); }
 
 echo "== libFuzzer target for the C core, ${FUZZ_SECONDS} s (ASan + UBSan)"
