@@ -9,7 +9,7 @@
 #
 # Runs:
 #   make -C tests/native check   the stress tests of both engines, 10M operations each (about 1 min here)
-#   make -C fuzz run             the libFuzzer target for FUZZ_SECONDS (default 60)
+#   make -C fuzz run             the libFuzzer targets (both engines), FUZZ_SECONDS each (default 60)
 # (both, even when the first fails) and fails if either fails.
 # Environment: FUZZ_SECONDS, CC, CLANG, OPS, SEED, SRC_DIR.
 set -euo pipefail
@@ -23,7 +23,7 @@ failed=0
 echo "== native stress tests of both engines of the C core (ASan + UBSan)"
 make -C tests/native check || { echo "native: the stress test FAILED"; failed=$((failed + 1)); }
 
-echo "== libFuzzer target for the C core, ${FUZZ_SECONDS} s (ASan + UBSan)"
+echo "== libFuzzer targets for both engines, ${FUZZ_SECONDS} s each (ASan + UBSan)"
 make -C fuzz run || { echo "native: the fuzzer FAILED (input in fuzz/build/artifacts/)"; failed=$((failed + 1)); }
 
 echo "native: $((2 - failed)) passed, ${failed} failed"

@@ -12,6 +12,9 @@
  * that says yes keeps the offset and has the new size, one that says no
  * changes nothing; every invalid offset is refused. tlsf_oa_check runs every
  * 2^12 operations and at the end of each configuration.
+ *
+ * fuzz/fuzz_offset.c includes this file with STRESS_OFFSET_NO_MAIN and
+ * drives the same steps from its input bytes (next_random), over a smaller window.
  */
 #include "tlsf_offset.h"
 
@@ -20,17 +23,20 @@
 #include <string.h>
 
 #define SLOTS 2048
-#define SPACE_UNITS (1u << 20) /* the model's window: ranges are added inside it */
-#define CHECK_EVERY 4096
+#define SPACE_UNITS (1u << 20) /* the model's largest window: ranges are added inside it */
 
 static uint64_t rng_state;
-static uint64_t rnd(void) /* splitmix64 */
+static uint64_t splitmix64(void)
 {
     uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+static uint64_t (*next_random)(void) = splitmix64;
+#define rnd() next_random()
+static uint64_t space = SPACE_UNITS;   /* units in the window */
+static uint64_t check_every = 4096;
 
 static uint32_t owner[SPACE_UNITS]; /* unit -> slot + 1 owning it, 0 if none */
 static uint8_t in_range[SPACE_UNITS];
@@ -44,7 +50,7 @@ static unsigned long long failures;
     do {                                                                                            \
         fprintf(stderr, "stress_offset: " __VA_ARGS__);                                             \
         fprintf(stderr, "\n");                                                                      \
-        exit(1);                                                                                    \
+        abort();                                                                                    \
     } while (0)
 
 static void check(void)
@@ -56,7 +62,7 @@ static void check(void)
 
 static void own(int k, uint64_t o, uint64_t u)
 {
-    if (o % g || o / g + u > SPACE_UNITS)
+    if (o % g || o / g + u > space)
         FAIL("allocation at %llu (%llu units) outside the window", (unsigned long long)o, (unsigned long long)u);
     for (uint64_t x = o / g; x < o / g + u; x++) {
         if (!in_range[x] || owner[x])
@@ -190,7 +196,7 @@ static void step(void)
         for (int i = 0; i < n; i++)
             disown(ks[i]);
     } else if (r < 99) {
-        uint64_t start = rnd() % (SPACE_UNITS - 4096), n = 1 + rnd() % 4096;
+        uint64_t n = 1 + rnd() % (space / 256), start = rnd() % (space - n);
         add_range(start, n);
     } else if (rnd() % 64 == 0) {
         tlsf_oa_reset(a);
@@ -200,6 +206,36 @@ static void step(void)
     }
 }
 
+/* One allocator of this configuration through `ops` steps, then checked and destroyed. */
+static void run_config(unsigned sl_len, uint64_t granularity, unsigned long long ops, int verbose)
+{
+    g = granularity;
+    a = tlsf_oa_create(sl_len, g);
+    if (!a)
+        FAIL("create");
+    memset(owner, 0, space * sizeof *owner);
+    memset(in_range, 0, space);
+    memset(live, 0, sizeof live);
+    add_range(0, space / 4); /* more ranges come as it runs */
+    for (unsigned long long i = 1; i <= ops; i++) {
+        step();
+        if (i % check_every == 0)
+            check();
+    }
+    check();
+    if (verbose) {
+        tlsf_stats_t st;
+        tlsf_oa_stats(a, &st);
+        printf("stress_offset: sl_len %u, granularity %llu: %llu ops, %llu allocations live, "
+               "%llu free blocks, capacity %llu, metadata %llu bytes\n",
+               sl_len, (unsigned long long)g, ops, (unsigned long long)st.allocations,
+               (unsigned long long)st.free_blocks, (unsigned long long)tlsf_oa_capacity(a),
+               (unsigned long long)tlsf_oa_metadata_bytes(a));
+    }
+    tlsf_oa_destroy(a);
+}
+
+#ifndef STRESS_OFFSET_NO_MAIN
 int main(int argc, char **argv)
 {
     rng_state = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
@@ -208,31 +244,9 @@ int main(int argc, char **argv)
         {32, 1}, {1, 1}, {2, 16}, {64, 16}, {32, 256}, {4, 1},
     };
     size_t n_configs = sizeof configs / sizeof *configs;
-    for (size_t c = 0; c < n_configs; c++) {
-        g = configs[c].g;
-        a = tlsf_oa_create(configs[c].sl_len, g);
-        if (!a)
-            FAIL("create");
-        memset(owner, 0, sizeof owner);
-        memset(in_range, 0, sizeof in_range);
-        memset(live, 0, sizeof live);
-        add_range(0, SPACE_UNITS / 4); /* more ranges come as it runs */
-        unsigned long long n = ops / n_configs;
-        for (unsigned long long i = 1; i <= n; i++) {
-            step();
-            if (i % CHECK_EVERY == 0)
-                check();
-        }
-        check();
-        tlsf_stats_t st;
-        tlsf_oa_stats(a, &st);
-        printf("stress_offset: sl_len %u, granularity %llu: %llu ops, %llu allocations live, "
-               "%llu free blocks, capacity %llu, metadata %llu bytes\n",
-               configs[c].sl_len, (unsigned long long)g, n, (unsigned long long)st.allocations,
-               (unsigned long long)st.free_blocks, (unsigned long long)tlsf_oa_capacity(a),
-               (unsigned long long)tlsf_oa_metadata_bytes(a));
-        tlsf_oa_destroy(a);
-    }
+    for (size_t c = 0; c < n_configs; c++)
+        run_config(configs[c].sl_len, configs[c].g, ops / n_configs, 1);
     printf("stress_offset: passed, %llu ops, %llu allocations refused for lack of space\n", ops, failures);
     return 0;
 }
+#endif
