@@ -5,8 +5,10 @@
  * file space, address ranges. All metadata lives in a node table beside the
  * free lists, one node per block, so no header is written anywhere and every
  * block, even one unit, costs nothing in the managed space. The node table and
- * the offset index grow on demand without moving or rehashing at once, so
- * there is no cap on the number of allocations and no latency spike.
+ * the offset index grow on demand without ever moving or rehashing at once,
+ * so there is no cap on the number of allocations and no copy or rehash
+ * spike (the first touch of fresh metadata pages is still the OS's cost:
+ * see benchmarks/RESULTS.md, "Growth latency").
  *
  * Policy is that of the in-band engine (tlsf.c), size classes included
  * (tlsf_classes.h): the head of the request's own list first, then good fit;
