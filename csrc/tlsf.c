@@ -155,7 +155,7 @@ static inline uint64_t block_size_for(uint64_t size)
  * large as the head goes in front (LIFO), a smaller one at the tail. The O(1)
  * fallback in alloc looks at the head only, so a small remainder must not
  * hide the holes a same-size workload left behind. */
-static void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
+TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
 {
     uint64_t i = tlsf_map_floor(&t->cls, size);
     uint64_t *head = head_of(t, i), *tail = tail_of(t, i);
@@ -183,7 +183,7 @@ static void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
 }
 
 /* Unlink free block b of `size` from its list i. */
-static void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i)
+TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i)
 {
     uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
     if (p == NIL)
@@ -210,7 +210,7 @@ static inline int valid_block_offset(const tlsf_t *t, uint64_t b)
     return !(b & (GRAN - 1)) && b <= t->limit;
 }
 
-static int corrupt(const tlsf_t *t, uint64_t where)
+TLSF_COLD int corrupt(const tlsf_t *t, uint64_t where)
 {
     ((tlsf_t *)t)->bad_offset = where; /* diagnostic only */
     return TLSF_ECORRUPT;
@@ -236,7 +236,7 @@ static inline int valid_free_size(const tlsf_t *t, uint64_t b, uint64_t s)
 }
 
 /* b is a free block of size *size, correctly linked into its list *index. */
-static int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
+TLSF_HOT int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
                             uint64_t *index)
 {
     uint64_t s;
@@ -260,7 +260,7 @@ static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, u
 /* The block behind live payload p: used, not a sentinel, inside the arena,
  * and named as previous block by the block after it (so that a scribbled
  * size cannot swallow a neighbour). */
-static int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *word)
+TLSF_HOT int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *word)
 {
     uint64_t w = rd(base, b, W_SIZE), s = w & SIZE_MASK;
     if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b ||
@@ -278,10 +278,11 @@ typedef struct {
 
 /* Of used block b with size word w. The previous block is read only when w
  * says it is free. */
-static int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
+TLSF_HOT int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
                             neighbours_t *nb)
 {
     int rc;
+    nb->next_size = nb->next_index = nb->prev_size = nb->prev_index = 0; /* as the twin: 0 when not free */
     nb->next = b + (w & SIZE_MASK);
     nb->next_free = !(rd(base, nb->next, W_SIZE) & F_USED);
     if (nb->next_free && (rc = check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index)))
@@ -322,7 +323,7 @@ static inline uint64_t align_gap(uint64_t b, uint64_t align)
 /* Turn free region [b, b+size) (unlinked; prev_phys of b valid) into a used
  * block of `need` bytes after `gap` bytes of padding. Padding and tail go
  * back to the free lists. Returns the payload offset. */
-static uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t gap,
+TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t gap,
                       uint64_t need, uint64_t align_log2)
 {
     uint64_t end = b + size;
@@ -355,7 +356,7 @@ static uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint6
 
 /* Free region [b, b+size), already unlinked from any neighbour, becomes a
  * free block, merged with the free neighbours described by nb. */
-static void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb)
+TLSF_HOT void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb)
 {
     if (nb->next_free) {
         remove_free(t, base, nb->next, nb->next_size, nb->next_index);

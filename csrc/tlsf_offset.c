@@ -218,7 +218,7 @@ static inline uint64_t index_buckets(const tlsf_oa_t *a) { return ((uint64_t)1 <
 
 /* As in tlsf.c: a block at least as large as the list's head goes in front,
  * a smaller one at the tail, so the head is the largest seen. */
-static void insert_free(tlsf_oa_t *a, node_t *b)
+TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b)
 {
     uint64_t i = tlsf_map_floor(&a->cls, b->size);
     node_t **head = &a->lists[2 * i], **tail = &a->lists[2 * i + 1];
@@ -243,7 +243,7 @@ static void insert_free(tlsf_oa_t *a, node_t *b)
     a->free_units += b->size;
 }
 
-static void remove_free(tlsf_oa_t *a, node_t *b)
+TLSF_HOT void remove_free(tlsf_oa_t *a, node_t *b)
 {
     uint64_t i = tlsf_map_floor(&a->cls, b->size);
     if (b->prev_free)
@@ -266,7 +266,7 @@ static void remove_free(tlsf_oa_t *a, node_t *b)
 static inline uint64_t align_gap(uint64_t offset, uint64_t align) { return (0 - offset) & (align - 1); }
 
 /* A new node for the part of block b beyond its first `keep` units, linked after b. */
-static node_t *split_after(tlsf_oa_t *a, node_t *b, uint64_t keep)
+TLSF_HOT node_t *split_after(tlsf_oa_t *a, node_t *b, uint64_t keep)
 {
     node_t *r = new_node(a);
     r->offset = b->offset + keep;
@@ -281,7 +281,7 @@ static node_t *split_after(tlsf_oa_t *a, node_t *b, uint64_t keep)
 }
 
 /* Block b across the link from its previous neighbour p, which absorbs it. */
-static void absorb_next(tlsf_oa_t *a, node_t *p, node_t *b)
+TLSF_HOT void absorb_next(tlsf_oa_t *a, node_t *p, node_t *b)
 {
     p->size += b->size;
     p->next_phys = b->next_phys;
@@ -292,7 +292,7 @@ static void absorb_next(tlsf_oa_t *a, node_t *p, node_t *b)
 /* Free block b (unlinked) becomes a used block of `need` units after `gap`
  * units of padding; padding and tail go back to the free lists. Two spare
  * nodes are reserved. Returns the used node. */
-static node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
+TLSF_HOT node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
 {
     if (gap) {
         node_t *u = split_after(a, b, gap);
@@ -310,7 +310,7 @@ static node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
 }
 
 /* Block b, in no list and not indexed, becomes free, merged with its free neighbours. */
-static void release(tlsf_oa_t *a, node_t *b)
+TLSF_HOT void release(tlsf_oa_t *a, node_t *b)
 {
     node_t *n = b->next_phys, *p = b->prev_phys;
     if (!(n->flags & N_USED)) {
