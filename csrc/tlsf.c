@@ -594,9 +594,12 @@ int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, 
 {
     /* Validate all before freeing any: each offset must be live and listed
      * once (its live bit is cleared as it is seen, then restored), and its
-     * block header sound. */
+     * block and physical neighbours sound. Whole free lists are not checked
+     * (that is O(n)), so forged links between two lists can still stop the
+     * batch midway (a known gap, tests/test_corruption.py). */
     size_t k;
     uint64_t w;
+    neighbours_t nb;
     for (k = 0; k < n && is_live(t, offsets[k]); k++)
         set_live(t, offsets[k], 0);
     for (size_t j = 0; j < k; j++)
@@ -607,6 +610,8 @@ int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, 
     }
     for (k = 0; k < n; k++) {
         int rc = check_used_block(t, base, offsets[k] - HDR, &w);
+        if (!rc)
+            rc = check_neighbours(t, base, offsets[k] - HDR, w, &nb);
         if (rc) {
             *bad = k;
             return rc;
