@@ -676,22 +676,29 @@ static int check_ranges(tlsf_oa_t *a, check_ctx *c)
     for (const node_t *s = a->first_range; s; s = s->next_range) {
         if (!budget--)
             return fail(c, "the range chain has a cycle");
-        if (s->flags != (N_USED | N_SENTINEL) || s->size || s->next_phys)
+        if (s->flags != (N_USED | N_SENTINEL) || s->size || s->next_phys || !s->range_first)
             return fail(c, "sentinel at unit %llu is malformed", ULL(s->offset));
         node_t *b = s->range_first;
         if (b->prev_phys || (s != a->first_range && b->offset <= end))
             return fail(c, "range at unit %llu overlaps or touches the one before", ULL(b->offset));
         int prev_free = 0;
-        for (uint64_t at = b->offset; b != s; b = b->next_phys) {
+        uint64_t at = b->offset;
+        for (; b != s; b = b->next_phys) {
             if (!budget--)
                 return fail(c, "a range has a cycle of blocks");
-            if (b->offset != at || !b->size || b->size > s->offset - at || b->next_phys->prev_phys != b)
+            if (b->offset != at || !b->size || b->size > s->offset - at || !b->next_phys ||
+                b->next_phys->prev_phys != b)
                 return fail(c, "block at unit %llu is out of place in its range", ULL(b->offset));
             if (b->flags & N_USED) {
                 if (b->flags != N_USED)
                     return fail(c, "used block at unit %llu has bad flags", ULL(at));
-                node_t **link = index_find(a, at);
-                if (*link != b)
+                /* index_find, but bounded (a corrupt chain may cycle; the first lookup
+                 * that runs out fails, so the cost stays linear) and not past a node
+                 * that is not used (its hash_next may never have been set) */
+                const node_t *n = *bucket(a, bucket_of(a, hash_of(at)));
+                for (uint64_t k = a->nodes_total; n && n->offset != at && n->flags == N_USED && k; k--)
+                    n = n->hash_next;
+                if (n != b)
                     return fail(c, "used block at unit %llu is not in the offset index", ULL(at));
                 c->used++;
                 c->used_units += b->size;
@@ -711,6 +718,9 @@ static int check_ranges(tlsf_oa_t *a, check_ctx *c)
         }
         if (s->prev_phys == NULL || s->prev_phys->next_phys != s)
             return fail(c, "sentinel at unit %llu is not linked to its last block", ULL(s->offset));
+        if (at != s->offset)
+            return fail(c, "the blocks end at unit %llu, not at their sentinel (unit %llu)", ULL(at),
+                        ULL(s->offset));
         units += s->offset - s->range_first->offset;
         end = s->offset;
     }
@@ -719,10 +729,13 @@ static int check_ranges(tlsf_oa_t *a, check_ctx *c)
     return TLSF_OK;
 }
 
-/* 2. Each list holds marked free blocks of its class, each once, linked both ways. */
+/* 2. The first levels are those of the capacity (they size the lists array);
+ * each list holds marked free blocks of its class, each once, linked both ways. */
 static int check_lists(const tlsf_oa_t *a, check_ctx *c)
 {
     uint64_t bad_fl, seen = 0, n = (uint64_t)a->cls.fl_count << a->cls.sl_log2;
+    if (a->cls.fl_count != (a->capacity ? tlsf_log2(a->capacity) + 1 : 0))
+        return fail(c, "%u first levels for a capacity of %llu units", a->cls.fl_count, ULL(a->capacity));
     if (!tlsf_check_bitmaps(&a->cls, &bad_fl))
         return fail(c, "bitmaps of first level %llu disagree with each other or name no list", ULL(bad_fl));
     for (uint64_t i = 0; i < n; i++) {
@@ -766,13 +779,17 @@ static int check_index(const tlsf_oa_t *a, check_ctx *c)
     return TLSF_OK;
 }
 
-/* Clears the marks left by a failed check. */
+/* Clears the marks left by a failed check: the walk of check_ranges, on the
+ * same budget (never wrapped below 0) and no further than a node that is not
+ * a sentinel (its union holds list links, or nothing). */
 static void unmark_all(tlsf_oa_t *a)
 {
     uint64_t budget = a->nodes_total;
-    for (const node_t *s = a->first_range; s && budget; s = s->next_range, budget--)
+    for (const node_t *s = a->first_range; s && budget && s->flags == (N_USED | N_SENTINEL); s = s->next_range) {
+        budget--;
         for (node_t *b = s->range_first; b && b != s && budget; b = b->next_phys, budget--)
             b->flags &= ~N_MARK;
+    }
 }
 
 int tlsf_oa_check(tlsf_oa_t *a, char *msg, size_t msglen)

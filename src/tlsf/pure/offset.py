@@ -481,7 +481,7 @@ class TlsfOffset:
             if not budget:
                 raise CorruptionError("the range chain has a cycle")
             budget -= 1
-            if s.flags != N_USED | N_SENTINEL or s.size or s.next_phys is not None:
+            if s.flags != N_USED | N_SENTINEL or s.size or s.next_phys is not None or s.range_first is None:
                 raise CorruptionError(f"sentinel at unit {s.offset} is malformed")
             b = s.range_first
             if b.prev_phys or (s is not self.first_range and b.offset <= end):
@@ -492,7 +492,13 @@ class TlsfOffset:
                 if not budget:
                     raise CorruptionError("a range has a cycle of blocks")
                 budget -= 1
-                if b.offset != at or not b.size or b.size > s.offset - at or b.next_phys.prev_phys is not b:
+                if (
+                    b.offset != at
+                    or not b.size
+                    or b.size > s.offset - at
+                    or b.next_phys is None
+                    or b.next_phys.prev_phys is not b
+                ):
                     raise CorruptionError(f"block at unit {b.offset} is out of place in its range")
                 if b.flags & N_USED:
                     if b.flags != N_USED:
@@ -516,6 +522,8 @@ class TlsfOffset:
                 b = b.next_phys
             if s.prev_phys is None or s.prev_phys.next_phys is not s:
                 raise CorruptionError(f"sentinel at unit {s.offset} is not linked to its last block")
+            if at != s.offset:
+                raise CorruptionError(f"the blocks end at unit {at}, not at their sentinel (unit {s.offset})")
             units += s.offset - s.range_first.offset
             end = s.offset
             s = s.next_range
@@ -523,9 +531,12 @@ class TlsfOffset:
             raise CorruptionError(f"ranges hold {units} units but the capacity is {self.capacity}")
 
     def check_lists(self, c: CheckCtx) -> None:
-        """2. Each list holds marked free blocks of its class, each once, linked both ways."""
+        """2. The first levels are those of the capacity (they size the lists);
+        each list holds marked free blocks of its class, each once, linked both ways."""
         cls = self.cls
         seen = 0
+        if cls.fl_count != self.capacity.bit_length():  # tlsf_log2(capacity) + 1, 0 for 0
+            raise CorruptionError(f"{cls.fl_count} first levels for a capacity of {self.capacity} units")
         bad_fl = cls.check_bitmaps()
         if bad_fl is not None:
             raise CorruptionError(f"bitmaps of first level {bad_fl} disagree with each other or name no list")
@@ -571,17 +582,19 @@ class TlsfOffset:
             )
 
     def unmark_all(self) -> None:
-        """Clears the marks left by a failed check."""
+        """Clears the marks left by a failed check: the walk of check_ranges,
+        with its budget (never below 0) and no further than a node that is not
+        a sentinel (which has no range_first)."""
         budget = self.nodes_total
         s = self.first_range
-        while s and budget:
+        while s and budget and s.flags == N_USED | N_SENTINEL:
+            budget -= 1
             b: Node | None = s.range_first
             while b and b is not s and budget:
                 b.flags &= ~N_MARK
                 b = b.next_phys
                 budget -= 1
             s = s.next_range
-            budget -= 1
 
     def check(self) -> None:
         """Full invariant check; CorruptionError with the description on failure."""
