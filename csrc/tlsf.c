@@ -237,7 +237,7 @@ static inline int valid_free_size(const tlsf_t *t, uint64_t b, uint64_t s)
 
 /* b is a free block of size *size, correctly linked into its list *index. */
 TLSF_HOT int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
-                            uint64_t *index)
+                              uint64_t *index)
 {
     uint64_t s;
     if (!valid_block_offset(t, b) || !valid_free_size(t, b, s = rd(base, b, W_SIZE)))
@@ -279,7 +279,7 @@ typedef struct {
 /* Of used block b with size word w. The previous block is read only when w
  * says it is free. */
 TLSF_HOT int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
-                            neighbours_t *nb)
+                              neighbours_t *nb)
 {
     int rc;
     nb->next_size = nb->next_index = nb->prev_size = nb->prev_index = 0; /* as the twin: 0 when not free */
@@ -324,7 +324,7 @@ static inline uint64_t align_gap(uint64_t b, uint64_t align)
  * block of `need` bytes after `gap` bytes of padding. Padding and tail go
  * back to the free lists. Returns the payload offset. */
 TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t gap,
-                      uint64_t need, uint64_t align_log2)
+                        uint64_t need, uint64_t align_log2)
 {
     uint64_t end = b + size;
     if (gap) {
