@@ -1,9 +1,12 @@
 """Atheris harness over the Python API: the safety contract under fuzzing.
 
 The input is a program of operations on a small tlsf.Heap, scribbling over
-the arena included. Every call must succeed or raise one of the documented
-exceptions; the interpreter must never crash, and bytes outside the heap's
-memory (guards around it) must never change.
+the arena included, or on a tlsf.OffsetAllocator (its first byte chooses).
+Every call must succeed or raise one of the documented exceptions; the
+interpreter must never crash, and bytes outside the heap's memory (guards
+around it) must never change. The OffsetAllocator's metadata is out of a
+program's reach, so its check() must always pass and every allocation must lie
+inside the ranges given to it.
 
     python -m pip install atheris
     python fuzz/fuzz_python.py -max_total_time=60 [CORPUS_DIR]
@@ -28,8 +31,17 @@ ALLOWED = (tlsf.CorruptionError, tlsf.InvalidOffsetError, tlsf.OutOfMemoryError,
 GUARD = 64
 
 
+@atheris.instrument_func  # the C core is not instrumented: the harness's branches guide the search
 def run(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
+    if fdp.ConsumeBool():
+        run_offset(fdp)
+    else:
+        run_heap(fdp)
+
+
+@atheris.instrument_func
+def run_heap(fdp: atheris.FuzzedDataProvider) -> None:
     capacity = fdp.ConsumeIntInRange(0, 8192)
     sl_len = 1 << fdp.ConsumeIntInRange(0, 6)
     buf = bytearray(b"\xa5" * (capacity + 2 * GUARD))
@@ -85,6 +97,67 @@ def run(data: bytes) -> None:
         raise AssertionError("bytes outside the heap's memory changed")
 
 
+@atheris.instrument_func
+def run_offset(fdp: atheris.FuzzedDataProvider) -> None:
+    granularity = 1 << fdp.ConsumeIntInRange(0, 12)
+    capacity = fdp.ConsumeIntInRange(0, 1 << 20) & -granularity
+    a = tlsf.OffsetAllocator(capacity, sl_len=1 << fdp.ConsumeIntInRange(0, 6), granularity=granularity)
+    ranges = [(0, a.capacity)] if a.capacity else []
+    live: list[int] = []
+
+    def inside(off: int) -> bool:  # within one range, touching ranges merged (they coalesce)
+        end = off + a.usable_size(off)
+        merged: list[list[int]] = []
+        for start, stop in sorted(ranges):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], stop)
+            else:
+                merged.append([start, stop])
+        return any(start <= off and end <= stop for start, stop in merged)
+
+    for _ in range(fdp.ConsumeIntInRange(0, 64)):
+        op = fdp.ConsumeIntInRange(0, 9)
+        try:
+            if op == 0:
+                off = a.alloc(fdp.ConsumeIntInRange(0, 1 << 21), 1 << fdp.ConsumeIntInRange(0, 63))
+                assert inside(off), off
+                live.append(off)
+            elif op == 1 and live:
+                a.free(live.pop(fdp.ConsumeIntInRange(0, len(live) - 1)))
+            elif op == 2:
+                a.free(fdp.ConsumeIntInRange(-8, 1 << 21))
+            elif op == 3 and live:
+                off = live[fdp.ConsumeIntInRange(0, len(live) - 1)]
+                a.resize(off, fdp.ConsumeIntInRange(0, 1 << 21))
+                assert inside(off), off
+            elif op == 4:
+                top = 2**64 - 1 if fdp.ConsumeBool() else 1 << 22  # anywhere, or near the first range
+                at = fdp.ConsumeIntInRange(0, top)
+                size = fdp.ConsumeIntInRange(0, 1 << 20)
+                a.add_range(at, size)
+                ranges.append((at, at + size))
+            elif op == 5:
+                sizes = [fdp.ConsumeIntInRange(0, 4096) for _ in range(fdp.ConsumeIntInRange(0, 8))]
+                new = list(a.alloc_many(sizes, 1 << fdp.ConsumeIntInRange(0, 12)))
+                assert all(inside(off) for off in new), new
+                live.extend(new)
+            elif op == 6 and live:
+                k = fdp.ConsumeIntInRange(0, len(live))
+                a.free_many(live[:k])
+                del live[:k]
+            elif op == 7:
+                a.reset()
+                live.clear()
+            elif op == 8:
+                blocks = list(a.walk())
+                assert sum(b.size for b in blocks) == a.capacity
+            elif op == 9:
+                a.stats()
+        except (tlsf.InvalidOffsetError, tlsf.OutOfMemoryError, ValueError):
+            pass  # the call changed nothing
+        a.check()
+
+
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, atheris.instrument_func(run))
+    atheris.Setup(sys.argv, run)
     atheris.Fuzz()
