@@ -154,8 +154,9 @@ static inline uint64_t block_size_for(uint64_t size)
 /* Each list keeps its largest-seen block at the head: a block at least as
  * large as the head goes in front (LIFO), a smaller one at the tail. The O(1)
  * fallback in alloc looks at the head only, so a small remainder must not
- * hide the holes a same-size workload left behind. */
-TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
+ * hide the holes a same-size workload left behind. at_head: in front anyway
+ * (an undone allocation goes back where alloc took it). */
+TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, int at_head)
 {
     uint64_t i = tlsf_map_floor(&t->cls, size);
     uint64_t *head = head_of(t, i), *tail = tail_of(t, i);
@@ -165,7 +166,7 @@ TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size)
         wr(base, b, W_PREV_FREE, NIL);
         *head = *tail = b;
         tlsf_mark_class(&t->cls, i);
-    } else if (size >= rd(base, h, W_SIZE)) {
+    } else if (at_head || size >= rd(base, h, W_SIZE)) {
         wr(base, b, W_NEXT_FREE, h);
         wr(base, b, W_PREV_FREE, NIL);
         wr(base, h, W_PREV_FREE, b);
@@ -276,17 +277,21 @@ typedef struct {
     int prev_free, next_free;
 } neighbours_t;
 
-/* Of used block b with size word w. The previous block is read only when w
- * says it is free. */
-TLSF_HOT int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
-                              neighbours_t *nb)
+/* The block after used block b (size word w): free (and sound) or not as
+ * `next_free` says. Sizes and indexes are 0 for a neighbour that is not free. */
+TLSF_HOT int check_next(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w, int next_free,
+                        neighbours_t *nb)
+{
+    nb->next_size = nb->next_index = nb->prev_size = nb->prev_index = 0;
+    nb->next = b + (w & SIZE_MASK);
+    nb->next_free = next_free;
+    return next_free ? check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index) : TLSF_OK;
+}
+
+/* The block before used block b (size word w), read only when w says it is free. */
+TLSF_HOT int check_prev(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w, neighbours_t *nb)
 {
     int rc;
-    nb->next_size = nb->next_index = nb->prev_size = nb->prev_index = 0; /* as the twin: 0 when not free */
-    nb->next = b + (w & SIZE_MASK);
-    nb->next_free = !(rd(base, nb->next, W_SIZE) & F_USED);
-    if (nb->next_free && (rc = check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index)))
-        return rc;
     nb->prev = rd(base, b, W_PREV);
     nb->prev_free = (w & F_PREV_FREE) != 0;
     if (nb->prev_free) {
@@ -298,6 +303,16 @@ TLSF_HOT int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, 
             return corrupt(t, nb->prev);
     }
     return TLSF_OK;
+}
+
+/* Both physical neighbours of used block b, the next one as its header says. */
+TLSF_HOT int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
+                              neighbours_t *nb)
+{
+    int rc;
+    if ((rc = check_next(t, base, b, w, !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED), nb)))
+        return rc;
+    return check_prev(t, base, b, w, nb);
 }
 
 /* --------------------------------------------------------- block placement */
@@ -329,7 +344,7 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
     uint64_t end = b + size;
     if (gap) {
         wr(base, b, W_SIZE, gap);
-        insert_free(t, base, b, gap);
+        insert_free(t, base, b, gap, 0);
         wr(base, b + gap, W_PREV, b);
         b += gap;
         size -= gap;
@@ -340,7 +355,7 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
         wr(base, rest, W_SIZE, size - need);
         wr(base, rest, W_PREV, b);
         link_next(base, end, rest, 1);
-        insert_free(t, base, rest, size - need);
+        insert_free(t, base, rest, size - need, 0);
         size = need;
     } else {
         link_next(base, end, b, 0);
@@ -355,8 +370,10 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
 }
 
 /* Free region [b, b+size), already unlinked from any neighbour, becomes a
- * free block, merged with the free neighbours described by nb. */
-TLSF_HOT void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb)
+ * free block, merged with the free neighbours described by nb; at_head as
+ * insert_free. */
+TLSF_HOT void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb,
+                      int at_head)
 {
     if (nb->next_free) {
         remove_free(t, base, nb->next, nb->next_size, nb->next_index);
@@ -369,7 +386,7 @@ TLSF_HOT void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const
     }
     wr(base, b, W_SIZE, size);
     link_next(base, b + size, b, 1);
-    insert_free(t, base, b, size);
+    insert_free(t, base, b, size, at_head);
 }
 
 /* ------------------------------------------------------ public operations */
@@ -479,7 +496,7 @@ int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
     set_live(t, p, 0);
     t->allocations--;
     t->allocated_bytes -= size - HDR;
-    release(t, base, b, size, &nb);
+    release(t, base, b, size, &nb, 0);
     return TLSF_OK;
 }
 
@@ -519,7 +536,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             wr(base, b, W_SIZE, need | flags);
             wr(base, b + need, W_PREV, b);
             t->allocated_bytes -= old - need;
-            release(t, base, b + need, old - need, &tail_nb);
+            release(t, base, b + need, old - need, &tail_nb, 0);
         }
         *out = p;
         return TLSF_OK;
@@ -533,7 +550,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             wr(base, rest, W_SIZE, total - need);
             wr(base, rest, W_PREV, b);
             link_next(base, b + total, rest, 1);
-            insert_free(t, base, rest, total - need);
+            insert_free(t, base, rest, total - need, 0);
             total = need;
         } else {
             link_next(base, b + total, b, 0);
@@ -574,19 +591,49 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
 
 /* ---------------------------------------------------------- batch operations */
 
+/* Undoes the allocation of payload p for alloc_many's rollback, newest
+ * first: a free whose block goes back to the head of its list, where alloc
+ * took it, so lists, bitmaps and statistics are as before the call. Whether
+ * a remainder follows is known (split), not read: on a corrupted heap the
+ * block after may look free without being the call's. Only the headers the
+ * allocation wrote inside the old free block stay, as bytes of free space. */
+static int unalloc(tlsf_t *t, uint8_t *base, uint64_t p, int split)
+{
+    uint64_t u = p - HDR, w;
+    neighbours_t nb;
+    int rc;
+    if ((rc = check_used_block(t, base, u, &w)) || (rc = check_next(t, base, u, w, split, &nb)) ||
+        (rc = check_prev(t, base, u, w, &nb)))
+        return rc;
+    set_live(t, p, 0);
+    t->allocations--;
+    t->allocated_bytes -= (w & SIZE_MASK) - HDR;
+    release(t, base, u, w & SIZE_MASK, &nb, 1);
+    return TLSF_OK;
+}
+
 int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, uint64_t align,
                     uint64_t *out, size_t *failed)
 {
+    /* The low bit of out[k] (a multiple of 16) notes whether allocation k
+     * split its block. The free-block count, kept outside the arena, tells:
+     * one block taken, one more for padding (PREV_FREE in the header it
+     * wrote), one more for a remainder. */
     for (size_t k = 0; k < n; k++) {
+        uint64_t free_blocks = t->free_blocks;
         int rc = tlsf_alloc(t, base, sizes[k], align, &out[k]);
         if (rc) {
             *failed = k;
-            while (k--) /* newest first: each free undoes one split */
-                if (tlsf_free(t, base, out[k]))
-                    rc = TLSF_ECORRUPT;
+            while (k--)
+                if (unalloc(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1)))
+                    rc = TLSF_ECORRUPT; /* that block stays allocated; the others go on */
             return rc;
         }
+        uint64_t padded = (rd(base, out[k] - HDR, W_SIZE) & F_PREV_FREE) != 0;
+        out[k] |= t->free_blocks + 1 - free_blocks - padded;
     }
+    for (size_t k = 0; k < n; k++)
+        out[k] &= ~(uint64_t)1;
     return TLSF_OK;
 }
 
@@ -693,7 +740,7 @@ int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     wr(base, start, W_PREV, NIL);
     write_sentinel(base, s, start, start, next);
     set_pool_link(t, base, prev_link, s);
-    insert_free(t, base, start, s - start);
+    insert_free(t, base, start, s - start, 0);
     *taken = end - off;
     return TLSF_OK;
 }
@@ -744,7 +791,7 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     wr(base, b, W_SIZE, bsize);
     write_sentinel(base, ns, b, pool_start, next);
     set_pool_link(t, base, prev_link, ns);
-    insert_free(t, base, b, bsize);
+    insert_free(t, base, b, bsize, 0);
     *taken = add;
     return TLSF_OK;
 }

@@ -217,8 +217,9 @@ static inline uint64_t index_buckets(const tlsf_oa_t *a) { return ((uint64_t)1 <
 /* -------------------------------------------------------------- free lists */
 
 /* As in tlsf.c: a block at least as large as the list's head goes in front,
- * a smaller one at the tail, so the head is the largest seen. */
-TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b)
+ * a smaller one at the tail, so the head is the largest seen. at_head: in
+ * front anyway (an undone allocation goes back where alloc took it). */
+TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b, int at_head)
 {
     uint64_t i = tlsf_map_floor(&a->cls, b->size);
     node_t **head = &a->lists[2 * i], **tail = &a->lists[2 * i + 1];
@@ -228,7 +229,7 @@ TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b)
         b->next_free = b->prev_free = NULL;
         *head = *tail = b;
         tlsf_mark_class(&a->cls, i);
-    } else if (b->size >= h->size) {
+    } else if (at_head || b->size >= h->size) {
         b->next_free = h;
         b->prev_free = NULL;
         h->prev_free = b;
@@ -296,12 +297,12 @@ TLSF_HOT node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
 {
     if (gap) {
         node_t *u = split_after(a, b, gap);
-        insert_free(a, b);
+        insert_free(a, b, 0);
         b = u;
     }
     assert(b->size >= need);
     if (b->size > need)
-        insert_free(a, split_after(a, b, need));
+        insert_free(a, split_after(a, b, need), 0);
     b->flags = N_USED;
     index_insert(a, b);
     a->allocations++;
@@ -309,8 +310,9 @@ TLSF_HOT node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
     return b;
 }
 
-/* Block b, in no list and not indexed, becomes free, merged with its free neighbours. */
-TLSF_HOT void release(tlsf_oa_t *a, node_t *b)
+/* Block b, in no list and not indexed, becomes free, merged with its free
+ * neighbours; at_head as insert_free. */
+TLSF_HOT void release(tlsf_oa_t *a, node_t *b, int at_head)
 {
     node_t *n = b->next_phys, *p = b->prev_phys;
     if (!(n->flags & N_USED)) {
@@ -322,7 +324,7 @@ TLSF_HOT void release(tlsf_oa_t *a, node_t *b)
         absorb_next(a, p, b);
         b = p;
     }
-    insert_free(a, b);
+    insert_free(a, b, at_head);
 }
 
 /* ------------------------------------------------------ public operations */
@@ -413,7 +415,9 @@ static inline node_t *find_live(const tlsf_oa_t *a, uint64_t offset, node_t ***l
     return **link;
 }
 
-int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset)
+/* at_head as insert_free: alloc_many's rollback puts each block back where
+ * alloc took it from. */
+TLSF_HOT int free_offset(tlsf_oa_t *a, uint64_t offset, int at_head)
 {
     node_t **link, *b = find_live(a, offset, &link);
     if (UNLIKELY(!b))
@@ -422,9 +426,11 @@ int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset)
     a->indexed--;
     a->allocations--;
     a->allocated -= b->size;
-    release(a, b);
+    release(a, b, at_head);
     return TLSF_OK;
 }
+
+int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset) { return free_offset(a, offset, 0); }
 
 int tlsf_oa_usable_size(const tlsf_oa_t *a, uint64_t offset, uint64_t *out)
 {
@@ -451,7 +457,7 @@ int tlsf_oa_resize(tlsf_oa_t *a, uint64_t offset, uint64_t size, int *resized)
                 return TLSF_ENOMETA;
             node_t *tail = split_after(a, b, need);
             a->allocated -= tail->size;
-            release(a, tail);
+            release(a, tail, 0);
         }
         *resized = 1;
         return TLSF_OK;
@@ -464,7 +470,7 @@ int tlsf_oa_resize(tlsf_oa_t *a, uint64_t offset, uint64_t size, int *resized)
         if (total > need) {
             n->offset = b->offset + need;
             n->size = total - need;
-            insert_free(a, n);
+            insert_free(a, n, 0);
         } else {
             b->next_phys = n->next_phys;
             n->next_phys->prev_phys = b;
@@ -486,8 +492,9 @@ int tlsf_oa_alloc_many(tlsf_oa_t *a, const uint64_t *sizes, size_t n, uint64_t a
         int rc = tlsf_oa_alloc(a, sizes[k], align, &out[k]);
         if (rc) {
             *failed = k;
-            while (k--) /* newest first: each free undoes one split */
-                tlsf_oa_free(a, out[k]);
+            while (k--) /* newest first, each block to the head of its list, where
+                         * alloc took it: the lists are as before the call */
+                free_offset(a, out[k], 1);
             return rc;
         }
     }
@@ -592,7 +599,7 @@ int tlsf_oa_add_range(tlsf_oa_t *a, uint64_t offset, uint64_t size)
     if (b->prev_phys)
         b->prev_phys->next_phys = b;
     a->capacity += end - start;
-    release(a, b);
+    release(a, b, 0);
     return TLSF_OK;
 }
 
@@ -614,7 +621,7 @@ void tlsf_oa_reset(tlsf_oa_t *a)
         first->size = s->offset - first->offset;
         first->next_phys = s;
         s->prev_phys = first;
-        insert_free(a, first);
+        insert_free(a, first, 0);
     }
 }
 

@@ -11,36 +11,69 @@ from conftest import Sneaky, assert_consistent, new_heap, snapshot
 import tlsf
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_alloc_many_is_sequential_alloc(Heap, seed):
-    rng = random.Random(seed)
-    sl_len = rng.choice([1, 8, 32, 64])
-    h1, _ = new_heap(Heap, 256 * 1024, sl_len=sl_len)
-    h2, _ = new_heap(Heap, 256 * 1024, sl_len=sl_len)
-    for _ in range(30):
+def _batches_against_single_calls(make, header: int, rng: random.Random) -> None:
+    """alloc_many on one allocator, alloc one by one on a twin of it given
+    only the calls that succeeded: a successful batch is the same as single
+    calls, and a failed one leaves no trace (the two agree on everything,
+    down to the order inside the free lists that later offsets depend on)."""
+    a1, a2 = make(), make()
+    failed = 0
+    for _ in range(40):
         sizes = [rng.randrange(0, 3000) for _ in range(rng.randrange(0, 20))]
         align = 2 ** rng.randrange(0, 10)
         try:
-            batch = list(h1.alloc_many(sizes, align))
+            batch = list(a1.alloc_many(sizes, align))
         except tlsf.OutOfMemoryError:
-            batch = None
-        one_by_one = []
-        try:
-            for s in sizes:
-                one_by_one.append(h2.alloc(s, align))
-        except tlsf.OutOfMemoryError:
-            for off in reversed(one_by_one):
-                h2.free(off)
-            one_by_one = None
-        assert batch == one_by_one
-        assert list(h1.walk()) == list(h2.walk())
-        live = [b.offset + 16 for b in h1.walk() if b.used]
+            failed += 1
+        else:
+            assert batch == [a2.alloc(s, align) for s in sizes]
+        assert (list(a1.walk()), a1.stats()) == (list(a2.walk()), a2.stats())
+        live = [b.offset + header for b in a1.walk() if b.used]
         victims = rng.sample(live, len(live) // 2)
-        h1.free_many(victims)
+        a1.free_many(victims)
         for off in victims:
-            h2.free(off)
-        assert list(h1.walk()) == list(h2.walk())
-    assert_consistent(h1)
+            a2.free(off)
+    assert failed, "no batch failed: the rollback went untested"
+    a1.check()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_alloc_many_is_sequential_alloc(Heap, seed):  # noqa: N803
+    rng = random.Random(seed)
+    sl_len = rng.choice([1, 8, 32, 64])
+    _batches_against_single_calls(lambda: new_heap(Heap, 32 * 1024, sl_len=sl_len)[0], 16, rng)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_offset_alloc_many_is_sequential_alloc(OffsetAllocator, seed):  # noqa: N803
+    rng = random.Random(seed)
+    sl_len = rng.choice([1, 8, 32, 64])
+    _batches_against_single_calls(lambda: OffsetAllocator(32 * 1024, sl_len=sl_len), 0, rng)
+
+
+def _failed_batch_keeps_list_order(alloc, free, alloc_many, sizes):
+    """Free blocks A > C > B of one list, freed in the order A, B, C: the list
+    is A, B, C (a block smaller than the head goes to the tail). Taking A
+    leaves B, C, the head smaller than the block behind it. A batch that takes
+    B and then fails must put B back at the head, or the next request would
+    get C."""
+    a, _, b, _, c, _ = (alloc(n) for n in sizes)
+    for off in (a, b, c):
+        free(off)
+    assert alloc(sizes[0]) == a
+    with pytest.raises(tlsf.OutOfMemoryError):
+        alloc_many([sizes[2], 2**40])
+    assert alloc(sizes[2]) == b
+
+
+def test_failed_alloc_many_keeps_list_order(Heap):  # noqa: N803
+    h, _ = new_heap(Heap, 4096, sl_len=1)  # blocks of 64..127 bytes share a list
+    _failed_batch_keeps_list_order(h.alloc, h.free, h.alloc_many, (96, 16, 64, 16, 80, 16))
+
+
+def test_offset_failed_alloc_many_keeps_list_order(OffsetAllocator):  # noqa: N803
+    a = OffsetAllocator(4096, sl_len=1)  # 64..127 units share a list
+    _failed_batch_keeps_list_order(a.alloc, a.free, a.alloc_many, (112, 1, 80, 1, 96, 1))
 
 
 def test_alloc_many_result_types(Heap):

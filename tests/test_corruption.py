@@ -28,11 +28,14 @@ operation changes nothing.
 5. test_twin_agrees_on_corrupted_heaps: the C core and the twin give the same
    results, errors and states on the same corrupted heaps.
 
-Known gaps are kept as strict xfails with minimal reproducers: a batch call
-(free_many, alloc_many) can stop with CorruptionError between its steps, and a
-rolled-back alloc_many leaves stale headers in free space. free_many validates
-every block and its physical neighbours up front, so it stops midway only on
-forged links between free lists (rare: test 4 passes for it on its heaps).
+Known gaps are kept as strict xfails with reproducers: on a corrupted heap a
+batch call can stop with CorruptionError between its steps, but rarely.
+free_many validates every block and its physical neighbours up front, so it
+stops midway only on forged links between free lists; alloc_many undoes its
+allocations exactly (unalloc), so only a forged free block that swallows live
+blocks defeats it (test 4 passes for both on its heaps). A rolled-back
+alloc_many leaves the headers it wrote inside free space, whose bytes are
+unspecified (test 4 masks them for alloc_many).
 Findings fixed since (a free_many meeting a corrupt header, a moving realloc
 over a forged block, a size swallowing a live neighbour, C and twin rolling
 back differently) are kept as regression tests.
@@ -1067,23 +1070,6 @@ _FREE_MANY_REASON = (
     "call can stop between its steps). Over 3,000 corrupted heaps, 5 of 18,946 failed free_many "
     "calls stopped midway (2,057 of 13,852 before the neighbours were validated up front)."
 )
-_ALLOC_MANY_REASON = (
-    "alloc_many rolls back with free() when the k-th alloc (k > 0) fails. When the rollback "
-    "succeeds, walk(), stats() and the live set come back but the bytes of free memory do not: the "
-    "header of a remainder split off by an earlier alloc of the batch stays behind inside the "
-    "re-merged free block (documented in README: stale bytes in free space). Reproducer (both "
-    "implementations): mem = bytearray(4096); h = Heap(mem, sl_len=1); k = [h.alloc(s) for s in "
-    "(200, 16, 1000, 16, 100, 16)]; h.free(k[2]); h.free(k[4]); mem[280:288] = (0).to_bytes(8, "
-    "'little'); h.alloc_many([16, 1000]) -> CorruptionError, and bytes 1344..1375 have changed."
-)
-
-
-def _make_op_param(name):
-    if name == "alloc_many":
-        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_ALLOC_MANY_REASON))
-    return name
-
-
 OPS = [
     "alloc",
     "free",
@@ -1155,13 +1141,27 @@ def _run_op(name, h, rng, lay, live, probes):
 
 
 PARTS = ("bytes", "walk", "stats", "liveness")
+FREE_HEADER = 4 * 8  # size, prev_phys, next_free, prev_free
 
 
-def _failed_ops(Heap, name):  # noqa: N803
+def free_space_masked(state: tuple, fallback: list) -> tuple:
+    """The state with the bytes of free blocks beyond their headers zeroed: a
+    rolled-back alloc_many leaves the headers it wrote there (README: those
+    bytes are unspecified). The free blocks are walk()'s or, where a
+    corruption stops walk(), `fallback`'s: the heap's blocks before anything
+    ran, whose free space can only have shrunk while alloc_many alone runs."""
+    memory, blocks = bytearray(state[0]), state[1]
+    for b in blocks if isinstance(blocks, list) else fallback:
+        if not b.used:
+            memory[b.offset + FREE_HEADER : b.offset + b.size] = bytes(b.size - FREE_HEADER)
+    return (bytes(memory), *state[1:])
+
+
+def _failed_ops(Heap, name, seeds=None):  # noqa: N803
     """Runs `name` on corrupted heaps; returns (CorruptionErrors raised, those
     that changed the state)."""
     changed, raised = [], 0
-    for seed in range(FAILED_OP_HEAPS[impl_of(Heap)]):
+    for seed in range(FAILED_OP_HEAPS[impl_of(Heap)]) if seeds is None else seeds:
         h, mem, live_map = varied_heap(Heap, seed)
         lay = Layout(h, mem)
         rng = random.Random(f"{name}/{seed}")
@@ -1178,6 +1178,8 @@ def _failed_ops(Heap, name):  # noqa: N803
             except tlsf.CorruptionError as e:
                 raised += 1
                 after = full_state(h, mem, probes)
+                if name == "alloc_many":
+                    before, after = (free_space_masked(x, lay.blocks) for x in (before, after))
                 diff = [part for part, x, y in zip(PARTS, before, after) if x != y]
                 if diff:
                     changed.append(
@@ -1189,7 +1191,7 @@ def _failed_ops(Heap, name):  # noqa: N803
     return raised, changed
 
 
-@pytest.mark.parametrize("name", [_make_op_param(n) for n in OPS])
+@pytest.mark.parametrize("name", OPS)
 def test_failed_operation_changes_nothing(Heap, name):  # noqa: N803
     raised, changed = _failed_ops(Heap, name)
     assert raised > 0, f"no {name} met a corruption"
@@ -1231,8 +1233,7 @@ def test_free_many_meeting_forged_list_links_frees_nothing(Heap):  # noqa: N803
     assert full_state(h, mem, probes) == before
 
 
-@pytest.mark.xfail(strict=True, reason=_ALLOC_MANY_REASON)
-def test_alloc_many_meeting_a_corruption_restores_the_bytes(Heap):  # noqa: N803
+def test_alloc_many_meeting_a_corruption_restores_the_heap(Heap):  # noqa: N803
     h, mem = new_heap(Heap, 4096, sl_len=1)
     k = [h.alloc(s) for s in (200, 16, 1000, 16, 100, 16)]
     h.free(k[2])  # a 1024-byte free block at 256
@@ -1242,8 +1243,11 @@ def test_alloc_many_meeting_a_corruption_restores_the_bytes(Heap):  # noqa: N803
     with pytest.raises(tlsf.CorruptionError):
         h.alloc_many([16, 1000])  # the first splits the 128-byte block, the second meets the corruption
     after = full_state(h, mem, k)
-    assert after[1:] == before[1:]  # walk, stats and the live set are restored ...
-    assert after[0] == before[0]  # ... the bytes are not
+    assert after[1:] == before[1:]  # walk, stats and the live set
+    # every header and list link too: only the header the first allocation
+    # wrote for its remainder (at 1344, inside the free block again) remains
+    changed = [i for i in range(len(mem)) if after[0][i] != before[0][i]]
+    assert all(1344 <= i < 1376 for i in changed), changed
 
 
 def test_moving_realloc_meeting_a_forged_block_changes_nothing(Heap):  # noqa: N803
@@ -1259,11 +1263,29 @@ def test_moving_realloc_meeting_a_forged_block_changes_nothing(Heap):  # noqa: N
     assert full_state(h, mem, [16, u, p, x]) == before
 
 
-_ROLLBACK_REASON = (
-    "alloc_many's rollback free() can meet a corruption the allocations did not look at (a "
-    "neighbour's header): the batch raises CorruptionError with the blocks whose free failed still "
-    "allocated, never returned to the caller (both implementations go on freeing the others)."
+_ALLOC_MANY_REASON = (
+    "alloc_many's rollback (unalloc) checks each block it gives back as free() does, but decides "
+    "from what the call did, not from the heap, whether a remainder follows: a corruption next to "
+    "a block no longer stops it. A forged free block that swallows used blocks still can: an "
+    "allocation of the batch carved from it writes headers over live blocks, which the undo does "
+    "not restore, or its undo meets their headers and that block stays allocated (CorruptionError; "
+    "the others are given back). Over 3,000 "
+    "corrupted heaps, 17 of 9,436 failed alloc_many calls changed the heap (73 of 9,510 when the "
+    "rollback was free() of each block); heaps 257 and 310 of test 4 show it."
 )
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_ALLOC_MANY_REASON)
+def test_alloc_many_rollback_over_a_forged_block_gives_back_the_batch(Heap):  # noqa: N803
+    raised, changed = _failed_ops(Heap, "alloc_many", seeds=(257, 310))
+    if not raised:
+        pytest.fail("no alloc_many met the corruption")
+    assert not changed, changed
+
+
+# alloc_many's rollback decides from the call itself (unalloc), so a
+# corruption next to a block it must give back (a regression test: the
+# rollback once freed with free(), which met it and left blocks allocated).
 
 
 def _rollback_case(Heap):  # noqa: N803
@@ -1275,18 +1297,17 @@ def _rollback_case(Heap):  # noqa: N803
     wr(mem, u, NIL)  # ... not linked (these two words are u's payload)
     wr(mem, u + 8, NIL)
     before = full_state(h, mem, [a, b, u, 112])
-    with pytest.raises(tlsf.CorruptionError):
+    with pytest.raises(tlsf.OutOfMemoryError):
         h.alloc_many([100, 16, 5000])  # 100: from the tail; 16: the free block at 32, next to u; 5000: OOM
     return h, mem, before, full_state(h, mem, [a, b, u, 112])
 
 
-@pytest.mark.xfail(strict=True, reason=_ROLLBACK_REASON)
-def test_alloc_many_rollback_meeting_a_corruption_frees_the_batch(Heap):  # noqa: N803
+def test_alloc_many_rollback_next_to_a_corruption_gives_back_the_batch(Heap):  # noqa: N803
     h, mem, before, after = _rollback_case(Heap)
     assert after[1:] == before[1:]
 
 
-def test_alloc_many_rollback_meeting_a_corruption_same_in_both(both):
+def test_alloc_many_rollback_next_to_a_corruption_same_in_both(both):
     c, py = (_rollback_case(H)[3] for H in both)
     assert c == py
 

@@ -130,9 +130,11 @@ class TlsfOffset:
 
     # -------------------------------------------------------------- free lists
 
-    def insert_free(self, b: Node) -> None:
+    def insert_free(self, b: Node, at_head: bool) -> None:
         """As in tlsf.c: a block at least as large as the list's head goes in
-        front, a smaller one at the tail, so the head is the largest seen."""
+        front, a smaller one at the tail, so the head is the largest seen.
+        at_head: in front anyway (an undone allocation goes back where alloc
+        took it)."""
         i = self.cls.map_floor(b.size)
         h = self.heads[i]
         b.flags = 0
@@ -140,7 +142,7 @@ class TlsfOffset:
             b.next_free = b.prev_free = None
             self.heads[i] = self.tails[i] = b
             self.cls.mark_class(i)
-        elif b.size >= h.size:
+        elif at_head or b.size >= h.size:
             b.next_free = h
             b.prev_free = None
             h.prev_free = b
@@ -198,18 +200,19 @@ class TlsfOffset:
         Returns the used node."""
         if gap:
             u = self.split_after(b, gap)
-            self.insert_free(b)
+            self.insert_free(b, False)
             b = u
         if b.size > need:
-            self.insert_free(self.split_after(b, need))
+            self.insert_free(self.split_after(b, need), False)
         b.flags = N_USED
         self.index[b.offset] = b  # index_insert
         self.allocations += 1
         self.allocated += need
         return b
 
-    def release(self, b: Node) -> None:
-        """Block b, in no list and not indexed, becomes free, merged with its free neighbours."""
+    def release(self, b: Node, at_head: bool) -> None:
+        """Block b, in no list and not indexed, becomes free, merged with its
+        free neighbours; at_head as insert_free."""
         n = b.next_phys
         p = b.prev_phys
         if not n.flags & N_USED:
@@ -219,7 +222,7 @@ class TlsfOffset:
             self.remove_free(p)
             self.absorb_next(p, b)
             b = p
-        self.insert_free(b)
+        self.insert_free(b, at_head)
 
     # ------------------------------------------------------- public operations
 
@@ -260,14 +263,19 @@ class TlsfOffset:
             return None
         return self.index.get(offset >> self.gran_log2)  # index_find
 
-    def free(self, offset: int) -> None:
+    def free_offset(self, offset: int, at_head: bool) -> None:
+        """at_head as insert_free: alloc_many's rollback puts each block back
+        where alloc took it from."""
         b = self.find_live(offset)
         if b is None:
             raise invalid_offset(offset)
         del self.index[b.offset]
         self.allocations -= 1
         self.allocated -= b.size
-        self.release(b)
+        self.release(b, at_head)
+
+    def free(self, offset: int) -> None:
+        self.free_offset(offset, False)
 
     def usable_size(self, offset: int) -> int:
         b = self.find_live(offset)
@@ -289,7 +297,7 @@ class TlsfOffset:
             if need < b.size:
                 tail = self.split_after(b, need)
                 self.allocated -= tail.size
-                self.release(tail)
+                self.release(tail, False)
             return True
         # 2. Grow into a free next block; its node keeps what is left.
         n = b.next_phys
@@ -299,7 +307,7 @@ class TlsfOffset:
             if total > need:
                 n.offset = b.offset + need
                 n.size = total - need
-                self.insert_free(n)
+                self.insert_free(n, False)
             else:
                 b.next_phys = n.next_phys
                 n.next_phys.prev_phys = b
@@ -312,14 +320,16 @@ class TlsfOffset:
     # -------------------------------------------------------- batch operations
 
     def alloc_many(self, sizes: Sequence[int], align: int) -> list[int]:
-        """All or nothing: on failure every block this call made is freed again."""
+        """All or nothing: on failure every block this call made is freed
+        again, newest first, each to the head of its list, where alloc took it:
+        the lists are as before the call."""
         out: list[int] = []
         try:
             for size in sizes:
                 out.append(self.alloc(size, align))
         except MemoryError:
-            for offset in reversed(out):  # newest first: each free undoes one split
-                self.free(offset)
+            for offset in reversed(out):
+                self.free_offset(offset, True)
             raise
         return out
 
@@ -414,7 +424,7 @@ class TlsfOffset:
         if b.prev_phys:
             b.prev_phys.next_phys = b
         self.capacity += end - start
-        self.release(b)
+        self.release(b, False)
 
     def reset(self) -> None:
         """Forget every allocation; each range becomes one free block. O(blocks)."""
@@ -436,7 +446,7 @@ class TlsfOffset:
             first.size = s.offset - first.offset
             first.next_phys = s
             s.prev_phys = first
-            self.insert_free(first)
+            self.insert_free(first, False)
             s = s.next_range
 
     # -------------------------------------------------------------- inspection

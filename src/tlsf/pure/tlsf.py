@@ -125,11 +125,12 @@ class Tlsf:
 
     # -------------------------------------------------------------- free lists
 
-    def insert_free(self, b: int, size: int) -> None:
+    def insert_free(self, b: int, size: int, at_head: bool) -> None:
         """File free block b; a block at least as large as the head goes in
         front, a smaller one at the tail (alloc's look into the request's own
         list sees the head only: a small remainder must not hide the holes of a
-        same-size workload)."""
+        same-size workload). at_head: in front anyway (an undone allocation
+        goes back where alloc took it)."""
         w = self.words
         i = self.cls.map_floor(size)
         h = self.heads[i]
@@ -139,7 +140,7 @@ class Tlsf:
             w[k + W_PREV_FREE] = NIL
             self.heads[i] = self.tails[i] = b
             self.cls.mark_class(i)
-        elif size >= w[h >> 3]:
+        elif at_head or size >= w[h >> 3]:
             w[k + W_NEXT_FREE] = h
             w[k + W_PREV_FREE] = NIL
             w[(h >> 3) + W_PREV_FREE] = b
@@ -241,24 +242,33 @@ class Tlsf:
             raise self.corrupt(b)
         return w
 
-    def check_neighbours(self, b: int, word: int) -> Neighbours:
-        """The physical neighbours of used block b with size word `word`:
-        (prev, prev_size, prev_index, next, next_size, next_index); a size is
-        0 when that neighbour is not free. The previous block is read only
-        when `word` says it is free."""
-        w = self.words
+    def check_next(self, b: int, word: int, next_free: bool) -> tuple[int, int, int]:
+        """(next, next_size, next_index): the block after used block b (size
+        word `word`), free (and sound) or not as `next_free` says; size and
+        index are 0 when it is not free."""
         nxt = b + (word & SIZE_MASK)
-        next_size = next_index = prev_size = prev_index = 0
-        if not w[nxt >> 3] & F_USED:
-            next_size, next_index = self.check_free_block(nxt)
-        prev = w[(b >> 3) + W_PREV]
-        if word & F_PREV_FREE:
-            if prev == NIL or not self.valid_block_offset(prev) or prev >= b:
-                raise self.corrupt(b)
-            prev_size, prev_index = self.check_free_block(prev)
-            if prev + prev_size != b:
-                raise self.corrupt(prev)
-        return prev, prev_size, prev_index, nxt, next_size, next_index
+        if next_free:
+            return (nxt, *self.check_free_block(nxt))
+        return nxt, 0, 0
+
+    def check_prev(self, b: int, word: int) -> tuple[int, int, int]:
+        """(prev, prev_size, prev_index): the block before used block b, read
+        only when `word` says it is free; size and index 0 when it is not."""
+        prev = self.words[(b >> 3) + W_PREV]
+        if not word & F_PREV_FREE:
+            return prev, 0, 0
+        if prev == NIL or not self.valid_block_offset(prev) or prev >= b:
+            raise self.corrupt(b)
+        prev_size, prev_index = self.check_free_block(prev)
+        if prev + prev_size != b:
+            raise self.corrupt(prev)
+        return prev, prev_size, prev_index
+
+    def check_neighbours(self, b: int, word: int) -> Neighbours:
+        """Both physical neighbours of used block b, the next one as its header
+        says: (prev, prev_size, prev_index, next, next_size, next_index)."""
+        nxt = self.check_next(b, word, not self.words[(b + (word & SIZE_MASK)) >> 3] & F_USED)
+        return (*self.check_prev(b, word), *nxt)
 
     # --------------------------------------------------------- block placement
 
@@ -277,7 +287,7 @@ class Tlsf:
         end = b + size
         if gap:
             w[b >> 3] = gap
-            self.insert_free(b, gap)
+            self.insert_free(b, gap, False)
             w[((b + gap) >> 3) + W_PREV] = b
             b += gap
             size -= gap
@@ -286,7 +296,7 @@ class Tlsf:
             w[rest >> 3] = size - need
             w[(rest >> 3) + W_PREV] = b
             self.link_next(end, rest, True)
-            self.insert_free(rest, size - need)
+            self.insert_free(rest, size - need, False)
             size = need
         else:
             self.link_next(end, b, False)
@@ -296,9 +306,10 @@ class Tlsf:
         self.allocated_bytes += size - HEADER_SIZE
         return b + HEADER_SIZE
 
-    def release(self, b: int, size: int, nb: Neighbours) -> None:
+    def release(self, b: int, size: int, nb: Neighbours, at_head: bool) -> None:
         """Unlinked region [b, b+size) becomes a free block, merged with the
-        free neighbours described by nb (see check_neighbours)."""
+        free neighbours described by nb (see check_neighbours); at_head as
+        insert_free."""
         prev, prev_size, prev_index, nxt, next_size, next_index = nb
         if next_size:
             self.remove_free(nxt, next_size, next_index)
@@ -309,7 +320,7 @@ class Tlsf:
             size += prev_size
         self.words[b >> 3] = size
         self.link_next(b + size, b, True)
-        self.insert_free(b, size)
+        self.insert_free(b, size, at_head)
 
     # ------------------------------------------------------- public operations
 
@@ -352,7 +363,7 @@ class Tlsf:
         self.live.discard(p)
         self.allocations -= 1
         self.allocated_bytes -= size - HEADER_SIZE
-        self.release(b, size, nb)
+        self.release(b, size, nb, False)
 
     def usable_size(self, p: int) -> int:
         if p not in self.live:
@@ -380,7 +391,7 @@ class Tlsf:
                 w[b >> 3] = need | flags
                 w[((b + need) >> 3) + W_PREV] = b
                 self.allocated_bytes -= old - need
-                self.release(b + need, old - need, (prev, 0, 0, nxt, next_size, next_index))
+                self.release(b + need, old - need, (prev, 0, 0, nxt, next_size, next_index), False)
             return p
         # 2. Grow into a free next block.
         if next_size and old + next_size >= need:
@@ -391,7 +402,7 @@ class Tlsf:
                 w[rest >> 3] = total - need
                 w[(rest >> 3) + W_PREV] = b
                 self.link_next(b + total, rest, True)
-                self.insert_free(rest, total - need)
+                self.insert_free(rest, total - need, False)
                 total = need
             else:
                 self.link_next(b + total, b, False)
@@ -420,18 +431,44 @@ class Tlsf:
 
     # -------------------------------------------------------- batch operations
 
+    def unalloc(self, p: int, split: bool) -> None:
+        """Undoes the allocation of payload p for alloc_many's rollback, newest
+        first: a free whose block goes back to the head of its list, where
+        alloc took it, so lists, bitmaps and statistics are as before the call.
+        Whether a remainder follows is known (split), not read: on a corrupted
+        heap the block after may look free without being the call's. Only the
+        headers the allocation wrote inside the old free block stay, as bytes
+        of free space."""
+        u = p - HEADER_SIZE
+        word = self.check_used_block(u)
+        nxt = self.check_next(u, word, split)
+        nb = (*self.check_prev(u, word), *nxt)
+        self.live.discard(p)
+        self.allocations -= 1
+        self.allocated_bytes -= (word & SIZE_MASK) - HEADER_SIZE
+        self.release(u, word & SIZE_MASK, nb, True)
+
     def alloc_many(self, sizes: Sequence[int], align: int) -> list[int]:
-        """All or nothing: on failure every block this call made is freed again."""
+        """All or nothing: on failure, unalloc undoes each allocation of the
+        call, newest first. Whether an allocation split its block is read off
+        the free-block count (kept outside the arena): one block taken, one
+        more for padding (PREV_FREE in the header it wrote), one more for a
+        remainder."""
         out: list[int] = []
+        splits: list[bool] = []
         try:
             for size in sizes:
-                out.append(self.alloc(size, align))
+                free_blocks = self.free_blocks
+                p = self.alloc(size, align)
+                out.append(p)
+                padded = 1 if self.words[(p - HEADER_SIZE) >> 3] & F_PREV_FREE else 0
+                splits.append(self.free_blocks + 1 - free_blocks - padded == 1)
         except (OutOfMemoryError, CorruptionError) as e:
             error = e
-            for p in reversed(out):  # newest first: each free undoes one split
+            for p, split in zip(reversed(out), reversed(splits)):
                 try:
-                    self.free(p)
-                except CorruptionError as c:
+                    self.unalloc(p, split)
+                except CorruptionError as c:  # that block stays allocated; the others go on
                     error = c
             raise error from None
         return out
@@ -515,7 +552,7 @@ class Tlsf:
         w[(start >> 3) + W_PREV] = NIL
         self.write_sentinel(s, start, start, nxt)
         self.set_pool_link(prev_link, s)
-        self.insert_free(start, s - start)
+        self.insert_free(start, s - start, False)
         return end - off
 
     def append_free_block(self, off: int, size: int) -> int:
@@ -561,7 +598,7 @@ class Tlsf:
         w[b >> 3] = bsize
         self.write_sentinel(ns, b, pool_start, nxt)
         self.set_pool_link(prev_link, ns)
-        self.insert_free(b, bsize)
+        self.insert_free(b, bsize, False)
         return add
 
     # -------------------------------------------------------------- inspection
