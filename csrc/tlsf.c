@@ -483,22 +483,33 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     return TLSF_OK;
 }
 
-int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
+/* Frees live payload p. next_free: whether a free block follows, or -1 to
+ * read it from the header. alloc_many's rollback knows it from the call
+ * instead (on a corrupted heap the block after may look free without being
+ * the call's) and puts the block back at_head of its list, where alloc took
+ * it, so that lists, bitmaps and statistics are as before the call. */
+TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, int at_head)
 {
     if (UNLIKELY(!is_live(t, p)))
         return TLSF_EINVAL;
     uint64_t b = p - HDR, w;
     neighbours_t nb;
     int rc;
-    if ((rc = check_used_block(t, base, b, &w)) || (rc = check_neighbours(t, base, b, w, &nb)))
+    if ((rc = check_used_block(t, base, b, &w)))
+        return rc;
+    if (next_free < 0)
+        next_free = !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED);
+    if ((rc = check_next(t, base, b, w, next_free, &nb)) || (rc = check_prev(t, base, b, w, &nb)))
         return rc;
     uint64_t size = w & SIZE_MASK;
     set_live(t, p, 0);
     t->allocations--;
     t->allocated_bytes -= size - HDR;
-    release(t, base, b, size, &nb, 0);
+    release(t, base, b, size, &nb, at_head);
     return TLSF_OK;
 }
+
+int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p) { return free_offset(t, base, p, -1, 0); }
 
 int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *out)
 {
@@ -591,32 +602,12 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
 
 /* ---------------------------------------------------------- batch operations */
 
-/* Undoes the allocation of payload p for alloc_many's rollback, newest
- * first: a free whose block goes back to the head of its list, where alloc
- * took it, so lists, bitmaps and statistics are as before the call. Whether
- * a remainder follows is known (split), not read: on a corrupted heap the
- * block after may look free without being the call's. Only the headers the
- * allocation wrote inside the old free block stay, as bytes of free space. */
-static int unalloc(tlsf_t *t, uint8_t *base, uint64_t p, int split)
-{
-    uint64_t u = p - HDR, w;
-    neighbours_t nb;
-    int rc;
-    if ((rc = check_used_block(t, base, u, &w)) || (rc = check_next(t, base, u, w, split, &nb)) ||
-        (rc = check_prev(t, base, u, w, &nb)))
-        return rc;
-    set_live(t, p, 0);
-    t->allocations--;
-    t->allocated_bytes -= (w & SIZE_MASK) - HDR;
-    release(t, base, u, w & SIZE_MASK, &nb, 1);
-    return TLSF_OK;
-}
-
 int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, uint64_t align,
                     uint64_t *out, size_t *failed)
 {
-    /* The low bit of out[k] (a multiple of 16) notes whether allocation k
-     * split its block. The free-block count, kept outside the arena, tells:
+    /* Rollback: free_offset, newest first, at the head of each list. The low
+     * bit of out[k] (a multiple of 16) notes whether allocation k left a
+     * remainder. The free-block count, kept outside the arena, tells:
      * one block taken, one more for padding (PREV_FREE in the header it
      * wrote), one more for a remainder. */
     for (size_t k = 0; k < n; k++) {
@@ -625,7 +616,7 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
         if (rc) {
             *failed = k;
             while (k--)
-                if (unalloc(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1)))
+                if (free_offset(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1), 1))
                     rc = TLSF_ECORRUPT; /* that block stays allocated; the others go on */
             return rc;
         }

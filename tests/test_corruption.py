@@ -32,7 +32,7 @@ Known gaps are kept as strict xfails with reproducers: on a corrupted heap a
 batch call can stop with CorruptionError between its steps, but rarely.
 free_many validates every block and its physical neighbours up front, so it
 stops midway only on forged links between free lists; alloc_many undoes its
-allocations exactly (unalloc), so only a forged free block that swallows live
+allocations exactly (free_offset), so only a forged free block that swallows live
 blocks defeats it (test 4 passes for both on its heaps). A rolled-back
 alloc_many leaves the headers it wrote inside free space, whose bytes are
 unspecified (test 4 masks them for alloc_many).
@@ -1264,7 +1264,7 @@ def test_moving_realloc_meeting_a_forged_block_changes_nothing(Heap):  # noqa: N
 
 
 _ALLOC_MANY_REASON = (
-    "alloc_many's rollback (unalloc) checks each block it gives back as free() does, but decides "
+    "alloc_many's rollback (free_offset) checks each block it gives back as free() does, but decides "
     "from what the call did, not from the heap, whether a remainder follows: a corruption next to "
     "a block no longer stops it. A forged free block that swallows used blocks still can: an "
     "allocation of the batch carved from it writes headers over live blocks, which the undo does "
@@ -1283,7 +1283,7 @@ def test_alloc_many_rollback_over_a_forged_block_gives_back_the_batch(Heap):  # 
     assert not changed, changed
 
 
-# alloc_many's rollback decides from the call itself (unalloc), so a
+# alloc_many's rollback decides from the call itself (free_offset), so a
 # corruption next to a block it must give back (a regression test: the
 # rollback once freed with free(), which met it and left blocks allocated).
 

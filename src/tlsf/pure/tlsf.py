@@ -353,17 +353,29 @@ class Tlsf:
         self.remove_free(b, bsize, i)
         return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1)
 
-    def free(self, p: int) -> None:
+    def free_offset(self, p: int, next_free: bool | None, at_head: bool) -> None:
+        """Frees live payload p. next_free: whether a free block follows, or
+        None to read it from the header. alloc_many's rollback knows it from
+        the call instead (on a corrupted heap the block after may look free
+        without being the call's) and puts the block back at_head of its list,
+        where alloc took it, so that lists, bitmaps and statistics are as
+        before the call."""
         if p not in self.live:
             raise InvalidOffsetError(f"offset {p} is not a live allocation")
         b = p - HEADER_SIZE
         word = self.check_used_block(b)
         size = word & SIZE_MASK
-        nb = self.check_neighbours(b, word)
+        if next_free is None:
+            next_free = not self.words[(b + size) >> 3] & F_USED
+        nxt = self.check_next(b, word, next_free)
+        nb = (*self.check_prev(b, word), *nxt)
         self.live.discard(p)
         self.allocations -= 1
         self.allocated_bytes -= size - HEADER_SIZE
-        self.release(b, size, nb, False)
+        self.release(b, size, nb, at_head)
+
+    def free(self, p: int) -> None:
+        self.free_offset(p, None, False)
 
     def usable_size(self, p: int) -> int:
         if p not in self.live:
@@ -431,26 +443,10 @@ class Tlsf:
 
     # -------------------------------------------------------- batch operations
 
-    def unalloc(self, p: int, split: bool) -> None:
-        """Undoes the allocation of payload p for alloc_many's rollback, newest
-        first: a free whose block goes back to the head of its list, where
-        alloc took it, so lists, bitmaps and statistics are as before the call.
-        Whether a remainder follows is known (split), not read: on a corrupted
-        heap the block after may look free without being the call's. Only the
-        headers the allocation wrote inside the old free block stay, as bytes
-        of free space."""
-        u = p - HEADER_SIZE
-        word = self.check_used_block(u)
-        nxt = self.check_next(u, word, split)
-        nb = (*self.check_prev(u, word), *nxt)
-        self.live.discard(p)
-        self.allocations -= 1
-        self.allocated_bytes -= (word & SIZE_MASK) - HEADER_SIZE
-        self.release(u, word & SIZE_MASK, nb, True)
-
     def alloc_many(self, sizes: Sequence[int], align: int) -> list[int]:
-        """All or nothing: on failure, unalloc undoes each allocation of the
-        call, newest first. Whether an allocation split its block is read off
+        """All or nothing: on failure, free_offset undoes each allocation of
+        the call, newest first, at the head of its list. Whether an allocation
+        left a remainder is read off
         the free-block count (kept outside the arena): one block taken, one
         more for padding (PREV_FREE in the header it wrote), one more for a
         remainder."""
@@ -467,7 +463,7 @@ class Tlsf:
             error = e
             for p, split in zip(reversed(out), reversed(splits)):
                 try:
-                    self.unalloc(p, split)
+                    self.free_offset(p, split, True)
                 except CorruptionError as c:  # that block stays allocated; the others go on
                     error = c
             raise error from None
