@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "tlsf.h"
@@ -640,116 +641,163 @@ static int batch_put(batch_t *b, size_t k, int cls, uint64_t v, PyObject *keep, 
     return 0;
 }
 
-/* One native integer of a buffer: format character c (one of bBhHiIlLqQnN). */
-static int buffer_item(const char *p, char c, long long *sv, unsigned long long *uv)
+/* How to read the items of an integer buffer: its format, parsed. */
+typedef struct {
+    char code;     /* one of bBhHiIlLqQnN */
+    int width;     /* bytes per item: the native size, or the standard one with a byte order */
+    int native;    /* no byte-order prefix (or '@'): read as the machine's C type */
+    int little;    /* with a byte order: least significant byte first */
+} int_format_t;
+
+/* Parses buffer format f (NULL means 'B') into *out; 0 when it is not one
+ * integer (a float, a bool, a struct, an object...). The byte-order prefixes
+ * '=', '<', '>' and '!' mean standard sizes, as for the struct module, which
+ * has no standard size for 'n' and 'N'. */
+static int int_format(const char *f, Py_ssize_t itemsize, int_format_t *out)
 {
-#define GET(T, dst)          \
-    do {                     \
-        T x;                 \
-        memcpy(&x, p, sizeof x); \
-        *dst = x;            \
-    } while (0)
-    switch (c) {
-    case 'b': GET(signed char, sv); return 1;
-    case 'h': GET(short, sv); return 1;
-    case 'i': GET(int, sv); return 1;
-    case 'l': GET(long, sv); return 1;
-    case 'q': GET(long long, sv); return 1;
-    case 'n': GET(Py_ssize_t, sv); return 1;
-    case 'B': GET(unsigned char, uv); return 0;
-    case 'H': GET(unsigned short, uv); return 0;
-    case 'I': GET(unsigned int, uv); return 0;
-    case 'L': GET(unsigned long, uv); return 0;
-    case 'Q': GET(unsigned long long, uv); return 0;
-    default: GET(size_t, uv); return 0; /* 'N' */
+    static const uint16_t one = 1;
+    const int host_little = *(const uint8_t *)&one;
+    char order = '@';
+    if (!f)
+        f = "B";
+    if (*f && strchr("@=<>!", *f))
+        order = *f++;
+    if (!f[0] || f[1] || !strchr("bBhHiIlLqQnN", f[0]))
+        return 0;
+    out->code = f[0];
+    out->native = order == '@';
+    if (out->native) {
+        size_t size;
+        switch (f[0] | 0x20) { /* lower case */
+        case 'b': size = sizeof(char); break;
+        case 'h': size = sizeof(short); break;
+        case 'i': size = sizeof(int); break;
+        case 'l': size = sizeof(long); break;
+        case 'q': size = sizeof(long long); break;
+        default: size = sizeof(size_t); break; /* n */
+        }
+        out->width = (int)size;
+        out->little = host_little;
+        return itemsize == (Py_ssize_t)size; /* an exporter that says otherwise is not believed */
     }
-#undef GET
+    if (f[0] == 'n' || f[0] == 'N')
+        return 0;
+    switch (f[0] | 0x20) { /* lower case */
+    case 'b': out->width = 1; break;
+    case 'h': out->width = 2; break;
+    case 'i': case 'l': out->width = 4; break;
+    default: out->width = 8; break; /* q */
+    }
+    out->little = order == '=' ? host_little : order == '<';
+    return itemsize == out->width;
 }
 
-/* A C-contiguous buffer of native integers, read in place. Returns 1 when
- * done, 0 when the buffer is of another kind (then read through tolist()),
- * -1 on error. */
+/* One item at p: a signed value in *sv (returns 1) or an unsigned one in *uv
+ * (returns 0). */
+static int buffer_item(const char *p, const int_format_t *fmt, long long *sv, unsigned long long *uv)
+{
+#define GET(T, dst)              \
+    do {                         \
+        T x;                     \
+        memcpy(&x, p, sizeof x); \
+        *dst = x;                \
+    } while (0)
+    if (fmt->native) {
+        switch (fmt->code) {
+        case 'b': GET(signed char, sv); return 1;
+        case 'h': GET(short, sv); return 1;
+        case 'i': GET(int, sv); return 1;
+        case 'l': GET(long, sv); return 1;
+        case 'q': GET(long long, sv); return 1;
+        case 'n': GET(Py_ssize_t, sv); return 1;
+        case 'B': GET(unsigned char, uv); return 0;
+        case 'H': GET(unsigned short, uv); return 0;
+        case 'I': GET(unsigned int, uv); return 0;
+        case 'L': GET(unsigned long, uv); return 0;
+        case 'Q': GET(unsigned long long, uv); return 0;
+        default: GET(size_t, uv); return 0; /* 'N' */
+        }
+    }
+#undef GET
+    /* An explicit byte order: assembled byte by byte, whatever the machine's. */
+    const uint8_t *b = (const uint8_t *)p;
+    int w = fmt->width;
+    unsigned long long v = 0;
+    for (int k = 0; k < w; k++)
+        v |= (unsigned long long)b[fmt->little ? k : w - 1 - k] << (8 * k);
+    if (fmt->code >= 'a') { /* signed: extend the sign of a narrower item */
+        int shift = 64 - 8 * w;
+        *sv = shift ? (long long)(v << shift) >> shift : (long long)v;
+        return 1;
+    }
+    *uv = v;
+    return 0;
+}
+
+/* A buffer of integers, any byte order and layout, read into b. Any other
+ * format is a TypeError. Returns 0 or -1 with an exception set. */
 static int batch_from_buffer(PyObject *obj, batch_t *b, int offsets)
 {
     Py_buffer view;
+    int_format_t fmt;
+    char *copy = NULL;
     if (PyObject_GetBuffer(obj, &view, PyBUF_FULL_RO) < 0)
         return -1;
-    const char *f = view.format ? view.format : "B";
-    int native = f[0] != '=' && f[0] != '<' && f[0] != '>' && f[0] != '!';
-    if (f[0] == '@' || !native)
-        f++;
-    if (!f[0] || f[1] || !strchr("bBhHiIlLqQnN", f[0])) {
+    if (!int_format(view.format, view.itemsize, &fmt)) {
         PyErr_Format(PyExc_TypeError, "a buffer of integers is needed, not format '%s'",
                      view.format ? view.format : "B");
-        PyBuffer_Release(&view);
-        return -1;
+        goto fail;
     }
-    if (!native || !PyBuffer_IsContiguous(&view, 'C')) {
-        PyBuffer_Release(&view);
-        return 0;
+    const char *data = view.buf;
+    if (!PyBuffer_IsContiguous(&view, 'C')) { /* strided: copied out in C order first */
+        if (!(copy = PyMem_Malloc(view.len ? (size_t)view.len : 1))) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        if (PyBuffer_ToContiguous(copy, &view, view.len, 'C') < 0)
+            goto fail;
+        data = copy;
     }
-    Py_ssize_t n = view.itemsize ? view.len / view.itemsize : 0;
-    if (batch_alloc(b, n) < 0) {
-        PyBuffer_Release(&view);
-        return -1;
-    }
+    Py_ssize_t n = view.len / view.itemsize;
+    if (batch_alloc(b, n) < 0)
+        goto fail;
     for (Py_ssize_t k = 0; k < n; k++) {
         long long sv = 0;
         unsigned long long uv = 0;
-        int cls;
-        if (buffer_item((const char *)view.buf + k * view.itemsize, f[0], &sv, &uv)) {
+        int cls = ARG_IN;
+        if (buffer_item(data + k * view.itemsize, &fmt, &sv, &uv)) {
             cls = sv < 0 ? ARG_NEG : ARG_IN;
             uv = sv < 0 ? 0 : (unsigned long long)sv;
-        } else {
-            cls = ARG_IN;
         }
         PyObject *keep = NULL;
         if (cls != ARG_IN && !(keep = PyLong_FromLongLong(sv)))
-            goto fail;
+            goto fail_batch;
         if (batch_put(b, (size_t)k, cls, (uint64_t)uv, keep, offsets) < 0)
-            goto fail;
+            goto fail_batch;
     }
+    PyMem_Free(copy);
     PyBuffer_Release(&view);
-    return 1;
-fail:
-    PyBuffer_Release(&view);
+    return 0;
+fail_batch:
     batch_clear(b);
+fail:
+    PyMem_Free(copy);
+    PyBuffer_Release(&view);
     return -1;
 }
 
-/* A batch argument: a buffer of integers (a numpy array, array.array, ...) or
- * an iterable of integers (anything with __index__). */
+/* A batch argument: a buffer of integers (a numpy array, array.array, a ctypes
+ * array, ...) or an iterable of integers (anything with __index__). */
 static int batch_values(PyObject *obj, batch_t *b, int offsets)
 {
-    PyObject *list;
     b->v = NULL;
     b->n = 0;
     b->bad = NULL;
     b->bad_at = 0;
-    if (PyObject_CheckBuffer(obj)) {
-        int rc = batch_from_buffer(obj, b, offsets);
-        if (rc)
-            return rc < 0 ? -1 : 0;
-        /* Not native or not contiguous: let memoryview decode it. */
-        PyObject *mv = PyMemoryView_FromObject(obj);
-        if (!mv)
-            return -1;
-        if (PyMemoryView_GET_BUFFER(mv)->ndim != 1) {
-            PyObject *flat = PyObject_CallMethod(mv, "cast", "s", "B");
-            PyObject *again = flat ? PyObject_CallMethod(flat, "cast", "s", PyMemoryView_GET_BUFFER(mv)->format) : NULL;
-            Py_XDECREF(flat);
-            Py_DECREF(mv);
-            if (!(mv = again))
-                return -1;
-        }
-        list = PyObject_CallMethod(mv, "tolist", NULL);
-        PyObject *r = PyObject_CallMethod(mv, "release", NULL);
-        Py_XDECREF(r);
-        Py_DECREF(mv);
-    } else {
-        /* A private copy: an item's __index__ cannot resize what is iterated. */
-        list = PySequence_List(obj);
-    }
+    if (PyObject_CheckBuffer(obj))
+        return batch_from_buffer(obj, b, offsets);
+    /* A private copy: an item's __index__ cannot resize what is iterated. */
+    PyObject *list = PySequence_List(obj);
     if (!list)
         return -1;
     Py_ssize_t n = PyList_GET_SIZE(list);
@@ -772,37 +820,44 @@ fail:
 
 static PyObject *ArrayType; /* array.array */
 
-/* The offsets as array('q') (Heap: offsets below 2**58) or, with `wide`,
- * array('Q') (OffsetAllocator: any 64-bit offset); an int64 / uint64 ndarray
- * over it when `given` is an ndarray. */
-static PyObject *offsets_like(PyObject *given, const uint64_t *v, size_t n, int wide)
+/* The result of alloc_many, made before the core runs so that nothing can fail
+ * once the blocks are taken (a batch is all or nothing: a result that could
+ * not be built would lose them): n zeros as array('q') (Heap: offsets below
+ * 2**58) or, with `wide`, array('Q') (OffsetAllocator: any 64-bit offset);
+ * an int64 / uint64 ndarray over it when `given` is an ndarray. *items is a
+ * writable export of the array's items for the core to fill (release it). */
+static PyObject *offsets_result(PyObject *given, size_t n, int wide, Py_buffer *items)
 {
-    PyObject *arr = PyObject_CallFunction(ArrayType, "s", wide ? "Q" : "q");
-    PyObject *bytes = arr ? PyMemoryView_FromMemory((char *)v, (Py_ssize_t)(n * sizeof *v), PyBUF_READ) : NULL;
-    PyObject *r = bytes ? PyObject_CallMethod(arr, "frombytes", "O", bytes) : NULL;
-    Py_XDECREF(bytes);
-    if (!r) {
-        Py_XDECREF(arr);
+    static const char zero[8];
+    PyObject *one = PyObject_CallFunction(ArrayType, "sy#", wide ? "Q" : "q", zero, (Py_ssize_t)sizeof zero);
+    PyObject *arr = one ? PySequence_Repeat(one, (Py_ssize_t)n) : NULL;
+    Py_XDECREF(one);
+    if (!arr)
         return NULL;
-    }
-    Py_DECREF(r);
+    PyObject *res = arr;
     if (strcmp(Py_TYPE(given)->tp_name, "numpy.ndarray") == 0) {
         PyObject *np = PyImport_ImportModule("numpy");
-        PyObject *nd = np ? PyObject_CallMethod(np, "frombuffer", "Os", arr, wide ? "uint64" : "int64") : NULL;
+        res = np ? PyObject_CallMethod(np, "frombuffer", "Os", arr, wide ? "uint64" : "int64") : NULL;
         Py_XDECREF(np);
-        Py_DECREF(arr);
-        return nd;
+        Py_DECREF(arr); /* the ndarray keeps it */
+        if (!res)
+            return NULL;
     }
-    return arr;
+    if (PyObject_GetBuffer(arr, items, PyBUF_WRITABLE) < 0) {
+        Py_DECREF(res);
+        return NULL;
+    }
+    return res;
 }
 
 static PyObject *s_sizes, *s_offsets;
 
-/* The arguments of alloc_many, (sizes, align=1), converted, and room for the
- * offsets in *out (PyMem_Free it; batch_clear b). *sizes: the object given.
- * Returns -1 with an exception set and nothing held, else as_align's class. */
-static int alloc_many_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **sizes,
-                           batch_t *b, uint64_t *align, uint64_t **out)
+/* The arguments of alloc_many, (sizes, align=1), converted, and its result
+ * made (see offsets_result; *out points into `items`: release it, and
+ * batch_clear b). Returns -1 with an exception set and nothing held, else
+ * as_align's class. */
+static int alloc_many_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int wide, batch_t *b,
+                           uint64_t *align, PyObject **res, Py_buffer *items)
 {
     PyObject *a[2];
     PyObject *const names[2] = {s_sizes, s_align};
@@ -810,17 +865,23 @@ static int alloc_many_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kw
     *align = 1;
     if (bind_args("alloc_many", args, nargs, kwnames, names, 1, 2, a) < 0 || batch_values(a[0], b, 0) < 0)
         return -1;
-    if (a[1] && (align_cls = as_align(a[1], align)) < 0) {
+    if ((a[1] && (align_cls = as_align(a[1], align)) < 0) || !(*res = offsets_result(a[0], b->n, wide, items))) {
         batch_clear(b);
         return -1;
     }
-    if (!(*out = PyMem_Malloc(b->n ? b->n * sizeof **out : 1))) {
-        batch_clear(b);
-        PyErr_NoMemory();
-        return -1;
-    }
-    *sizes = a[0];
     return align_cls;
+}
+
+/* What alloc_many returns once the core has run with result rc: the result
+ * made by alloc_many_args, or NULL (the caller has set the exception). */
+static PyObject *alloc_many_result(int rc, PyObject *res, Py_buffer *items, batch_t *b)
+{
+    PyBuffer_Release(items);
+    batch_clear(b);
+    if (rc == TLSF_OK)
+        return res;
+    Py_DECREF(res);
+    return NULL;
 }
 
 /* The argument of free_many, (offsets), converted (batch_clear b). */
@@ -853,19 +914,16 @@ static PyObject *free_many_result(batch_t *b, int rc, size_t bad, const tlsf_t *
 
 static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *sizes, *res = NULL;
-    uint64_t align, *out;
+    PyObject *res;
+    Py_buffer items;
+    uint64_t align;
     size_t failed = 0;
     batch_t b;
-    if (alloc_many_args(args, nargs, kwnames, &sizes, &b, &align, &out) < 0)
+    if (alloc_many_args(args, nargs, kwnames, 0, &b, &align, &res, &items) < 0)
         return NULL;
-    if (!self->t) {
+    int rc = self->t ? tlsf_alloc_many(self->t, self->base, b.v, b.n, align, items.buf, &failed) : -1;
+    if (rc == -1) {
         closed_error(NULL);
-        goto done;
-    }
-    int rc = tlsf_alloc_many(self->t, self->base, b.v, b.n, align, out, &failed);
-    if (rc == TLSF_OK) {
-        res = offsets_like(sizes, out, b.n, 0);
     } else if (rc == TLSF_ENOMEM) {
         uint64_t size = b.v[failed];
         if (size == UINT64_MAX)
@@ -876,13 +934,10 @@ static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssi
         else
             PyErr_Format(OutOfMemoryError, "cannot allocate %llu bytes aligned to %llu (item %zu)", ULL(size),
                          ULL(align), failed);
-    } else {
+    } else if (rc != TLSF_OK) {
         core_error(self->t, rc, 0, NULL);
     }
-done:
-    PyMem_Free(out);
-    batch_clear(&b);
-    return res;
+    return alloc_many_result(rc, res, &items, &b);
 }
 
 static PyObject *heap_free_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -1081,10 +1136,20 @@ static void export_releasebuffer(ExportObject *self, Py_buffer *Py_UNUSED(view))
     self->heap->exports--;
 }
 
+/* Tracked by the garbage collector, so that a cycle running through a view
+ * (memory -> view -> exporter -> heap -> memory) is seen and freed; there is
+ * no tp_clear: the memoryview's own clear releases the export. */
+static int export_traverse(ExportObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->heap);
+    return 0;
+}
+
 static void export_dealloc(ExportObject *self)
 {
+    PyObject_GC_UnTrack(self);
     Py_DECREF(self->heap);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
 }
 
 static PyBufferProcs export_as_buffer = {
@@ -1098,7 +1163,8 @@ static PyTypeObject ExportType = {
     .tp_basicsize = sizeof(ExportObject),
     .tp_dealloc = (destructor)export_dealloc,
     .tp_as_buffer = &export_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)export_traverse,
     .tp_doc = "Exports the bytes of one allocation to the memoryview made by Heap.view().",
 };
 
@@ -1127,13 +1193,14 @@ static PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_Format(PyExc_ValueError, "view size outside 0..%llu (the usable size)", ULL(usable));
         return NULL;
     }
-    ExportObject *e = PyObject_New(ExportObject, &ExportType);
+    ExportObject *e = PyObject_GC_New(ExportObject, &ExportType);
     if (!e)
         return NULL;
     Py_INCREF(self);
     e->heap = self;
     e->offset = offset;
     e->size = size;
+    PyObject_GC_Track(e);
     PyObject *mv = PyMemoryView_FromObject((PyObject *)e);
     Py_DECREF(e);
     return mv;
@@ -1179,14 +1246,118 @@ static PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* The heap takes part in garbage collection: its memory may refer back to it
+ * (a bytearray subclass with the heap in an attribute, an object holding
+ * both), and such a cycle must be freed. */
+static int heap_traverse(HeapObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->buf.obj);
+    Py_VISIT(self->owned);
+    return 0;
+}
+
+/* Breaks a cycle through the memory, as close() would; while views are alive
+ * nothing is released (their memoryviews are garbage too, and releasing them
+ * lets a later collection finish the job). */
+static int heap_clear(HeapObject *self)
+{
+    if (self->exports)
+        return 0;
+    heap_release(self);
+    Py_CLEAR(self->owned);
+    return 0;
+}
+
 static void heap_dealloc(HeapObject *self)
 {
+    PyObject_GC_UnTrack(self);
     /* No view can be alive: each holds a reference to the heap. */
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
     heap_release(self);
     Py_CLEAR(self->owned);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Whether Heap's `memory` argument is a size: an int, or any integer-like
+ * object (numpy.int64, ...) that is not a buffer of at least one dimension
+ * (a numpy array has __index__ too, and is memory). -1 on error. */
+static int is_size_arg(PyObject *o)
+{
+    if (PyLong_Check(o))
+        return 1;
+    if (!PyIndex_Check(o))
+        return 0;
+    if (!PyObject_CheckBuffer(o))
+        return 1;
+    Py_buffer probe;
+    if (PyObject_GetBuffer(o, &probe, PyBUF_FULL_RO) < 0)
+        return -1;
+    int scalar = probe.ndim == 0;
+    PyBuffer_Release(&probe);
+    return scalar;
+}
+
+/* Whether buffer format f describes plain data, which the heap may overwrite
+ * with its headers: no Python object references ('O'), no pointers ('P',
+ * '&'), nothing unknown. Struct field names (":name:") are skipped. */
+static int plain_data_format(const char *f)
+{
+    if (!f)
+        return 1; /* unsigned bytes */
+    for (; *f; f++) {
+        if (*f == ':') {
+            if (!(f = strchr(f + 1, ':')))
+                return 0;
+        } else if (!strchr("@=<>!^0123456789 ,xcbB?hHiIlLqQnNefdgFDGZsuwT{}()", *f)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* n bytes of anonymous memory for Heap(n), as an mmap object: private, so
+ * that after fork() parent and child each have their own copy, as of any
+ * process memory (an mmap made with fileno -1 is shared by default). More
+ * than the system will map is a MemoryError. */
+static PyObject *anonymous_memory(uint64_t n)
+{
+    PyObject *mmap = PyImport_ImportModule("mmap");
+    if (!mmap)
+        return NULL;
+    PyObject *mem = NULL, *type = PyObject_GetAttrString(mmap, "mmap");
+    PyObject *args = type ? Py_BuildValue("(in)", -1, (Py_ssize_t)n) : NULL;
+    PyObject *kw = args ? PyDict_New() : NULL;
+#ifndef _WIN32
+    PyObject *private = kw ? PyObject_GetAttrString(mmap, "MAP_PRIVATE") : NULL;
+    if (!private || PyDict_SetItemString(kw, "flags", private) < 0)
+        Py_CLEAR(kw);
+    Py_XDECREF(private);
+#endif
+    if (kw)
+        mem = PyObject_Call(type, args, kw);
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    Py_XDECREF(type);
+    Py_DECREF(mmap);
+    if (!mem && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        PyObject *code = ev ? PyObject_GetAttrString(ev, "errno") : NULL;
+        int enomem = code && PyLong_Check(code) && PyLong_AsLong(code) == ENOMEM;
+        Py_XDECREF(code);
+        PyErr_Clear();
+        if (enomem) {
+            PyErr_Format(PyExc_MemoryError, "cannot map %llu bytes of memory for the heap", ULL(n));
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+        } else {
+            PyErr_Restore(et, ev, tb);
+        }
+    }
+    return mem;
 }
 
 static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -1205,7 +1376,10 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     self->sl_len = sl_len;
 
-    if (PyLong_Check(memory)) { /* that many bytes of anonymous memory, owned */
+    int is_size = is_size_arg(memory);
+    if (is_size < 0)
+        goto fail;
+    if (is_size) { /* that many bytes of anonymous memory, owned */
         uint64_t n;
         int cls = as_u64(memory, &n, &bad);
         if (cls < 0)
@@ -1219,16 +1393,7 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                          bad ? bad : memory);
             goto fail;
         }
-        if (n == 0) {
-            self->owned = PyByteArray_FromStringAndSize(NULL, 0);
-        } else {
-            PyObject *mmap = PyImport_ImportModule("mmap");
-            if (!mmap)
-                goto fail;
-            self->owned = PyObject_CallMethod(mmap, "mmap", "in", -1, (Py_ssize_t)n);
-            Py_DECREF(mmap);
-        }
-        if (!self->owned)
+        if (!(self->owned = n ? anonymous_memory(n) : PyByteArray_FromStringAndSize(NULL, 0)))
             goto fail;
         memory = self->owned;
     }
@@ -1268,6 +1433,11 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (!PyBuffer_IsContiguous(&self->buf, 'C')) {
         PyErr_SetString(PyExc_ValueError, "memory must be C-contiguous");
+        goto fail;
+    }
+    if (!plain_data_format(self->buf.format)) {
+        PyErr_Format(PyExc_TypeError, "memory must hold plain data, not object references or pointers "
+                     "(buffer format '%s')", self->buf.format);
         goto fail;
     }
     self->capacity = (uint64_t)self->buf.len;
@@ -1399,7 +1569,10 @@ static PyTypeObject HeapType = {
     .tp_basicsize = sizeof(HeapObject),
     .tp_dealloc = (destructor)heap_dealloc,
     .tp_repr = (reprfunc)heap_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)heap_traverse,
+    .tp_clear = (inquiry)heap_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "Heap(memory, *, sl_len=32, pool=True)\n\n"
               "A TLSF heap over memory: a writable C-contiguous buffer, or an int\n"
               "(that many bytes of anonymous memory owned by the heap).",
@@ -1493,36 +1666,23 @@ static PyObject *oa_resize(OffsetObject *self, PyObject *const *args, Py_ssize_t
  * made: newest first, as the core undoes a failed batch, and only if all are
  * still live (making the result may have run Python code that used the
  * allocator). */
-static void oa_undo_batch(OffsetObject *self, uint64_t *out, size_t n)
-{
-    size_t bad;
-    for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
-        uint64_t v = out[i];
-        out[i] = out[j - 1];
-        out[j - 1] = v;
-    }
-    (void)tlsf_oa_free_many(self->a, out, n, &bad);
-}
-
 static PyObject *oa_alloc_many(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *sizes, *res = NULL;
-    uint64_t align, *out;
+    PyObject *res;
+    Py_buffer items;
+    uint64_t align;
     size_t failed = 0;
     batch_t b;
-    int align_cls = alloc_many_args(args, nargs, kwnames, &sizes, &b, &align, &out);
+    int align_cls = alloc_many_args(args, nargs, kwnames, 1, &b, &align, &res, &items);
     if (align_cls < 0)
         return NULL;
     /* As in alloc: a size (b.bad) or an alignment beyond uint64_t never fits. */
-    int rc = b.n && (b.bad || align_cls == ARG_HUGE) ? TLSF_ENOMEM
-                                                    : tlsf_oa_alloc_many(self->a, b.v, b.n, align, out, &failed);
+    int rc = b.n && (b.bad || align_cls == ARG_HUGE)
+                 ? TLSF_ENOMEM
+                 : tlsf_oa_alloc_many(self->a, b.v, b.n, align, items.buf, &failed);
     if (rc != TLSF_OK)
         core_error(NULL, rc, 0, NULL);
-    else if (!(res = offsets_like(sizes, out, b.n, 1)))
-        oa_undo_batch(self, out, b.n);
-    PyMem_Free(out);
-    batch_clear(&b);
-    return res;
+    return alloc_many_result(rc, res, &items, &b);
 }
 
 static PyObject *oa_free_many(OffsetObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)

@@ -1,12 +1,15 @@
-"""Argument conversion shared by the twin's public classes (`Heap`, `OffsetAllocator`).
+"""Argument conversion, and the other binding helpers shared by the twin's
+public classes (`Heap`, `OffsetAllocator`).
 
 The binding ``_core.c`` does the same in C (as_size, as_align, as_range_arg,
-batch_values, offsets_like). Every argument is converted before an
-allocator is touched: an ``__index__`` that uses the allocator runs first.
+batch_values, offsets_result, is_size_arg, plain_data_format). Every
+argument is converted before an allocator is touched: an ``__index__`` that
+uses the allocator runs first.
 """
 
 from __future__ import annotations
 
+import struct
 from array import array
 from operator import index
 from typing import Any
@@ -37,27 +40,88 @@ def range_arg(x: Any, what: str) -> int:
 
 
 def integers(values: Any) -> Any:
-    """The items of a sequence, or of a buffer of integers, without numpy."""
+    """The items of a sequence, or of a buffer of integers of any byte order
+    and layout (as batch_values in C); any other buffer is a TypeError."""
     try:
         view = memoryview(values)
     except TypeError:
         return values
     with view:
-        fmt = view.format.lstrip("@")
-        if fmt not in tuple("bBhHiIlLqQnN"):
-            return values  # not native integers: let iteration (and __index__) judge
-        return (view if view.ndim == 1 else view.cast("B").cast(fmt)).tolist()  # type: ignore[call-overload]
+        fmt = code = view.format
+        order = "@"
+        if fmt[:1] in ("@", "=", "<", ">", "!"):
+            order, code = fmt[0], fmt[1:]
+        if (
+            len(code) != 1
+            or code not in "bBhHiIlLqQnN"
+            or (order != "@" and code in "nN")  # no standard size
+            or struct.calcsize(order + code) != view.itemsize
+        ):
+            raise TypeError(f"a buffer of integers is needed, not format '{fmt}'")
+        return list(struct.unpack(f"{order}{view.nbytes // view.itemsize}{code}", view.tobytes()))
 
 
-def offsets_like(given: Any, offsets: list[int], wide: bool = False) -> Any:
-    """The offsets as array('q') (Heap) or, `wide`, array('Q') (OffsetAllocator:
-    any 64-bit offset); an int64 / uint64 ndarray when `given` was an ndarray."""
-    out = array("Q" if wide else "q", offsets)
+def offsets_result(given: Any, n: int, wide: bool = False) -> tuple[Any, array]:
+    """(result, items) of alloc_many, made before the allocator is touched so
+    that nothing can fail once the blocks are taken (offsets_result in C):
+    n zeros as array('q') (Heap) or, `wide`, array('Q') (OffsetAllocator: any
+    64-bit offset), and the result, an int64 / uint64 ndarray over it when
+    `given` was an ndarray, else the array itself."""
+    items = array("Q" if wide else "q", bytes(8)) * n
     if type(given).__name__ == "ndarray" and type(given).__module__ == "numpy":
         import numpy
 
-        return numpy.frombuffer(out, dtype=numpy.uint64 if wide else numpy.int64)
-    return out
+        return numpy.frombuffer(items, dtype=numpy.uint64 if wide else numpy.int64), items
+    return items, items
 
 
-__all__ = ["align_arg", "integers", "offsets_like", "range_arg", "size_arg"]
+def plain_data_format(fmt: str) -> bool:
+    """Whether buffer format `fmt` describes plain data, which a heap may
+    overwrite with its headers: no object references ('O'), no pointers ('P',
+    '&'), nothing unknown; struct field names (":name:") are skipped."""
+    plain = set("@=<>!^0123456789 ,xcbB?hHiIlLqQnNefdgFDGZsuwT{}()")
+    k = 0
+    while k < len(fmt):
+        if fmt[k] == ":":
+            k = fmt.find(":", k + 1)
+            if k < 0:
+                return False
+        elif fmt[k] not in plain:
+            return False
+        k += 1
+    return True
+
+
+def no_copy(obj: object, *args: Any) -> Any:
+    """What copy and pickle get from a heap or allocator, as from the C types
+    (which have no __reduce__): a TypeError. Each owns its metadata (and a
+    heap its memory's export), which cannot be duplicated or sent."""
+    raise TypeError(f"cannot pickle 'tlsf.pure.{type(obj).__qualname__}' object")
+
+
+def is_size_arg(memory: Any) -> bool:
+    """Whether Heap's `memory` is a size: an int, or any integer-like object
+    (numpy.int64, ...) that is not a buffer of at least one dimension (a numpy
+    array has __index__ too, and is memory)."""
+    if isinstance(memory, int):
+        return True
+    if not hasattr(type(memory), "__index__"):
+        return False
+    try:
+        view = memoryview(memory)
+    except TypeError:
+        return True
+    with view:
+        return view.ndim == 0
+
+
+__all__ = [
+    "align_arg",
+    "integers",
+    "is_size_arg",
+    "no_copy",
+    "offsets_result",
+    "plain_data_format",
+    "range_arg",
+    "size_arg",
+]

@@ -34,13 +34,14 @@ the offset index, which is what decides whether an offset is live.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Iterator, Sequence
 from operator import index
 from typing import Any
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
-from tlsf.pure.args import align_arg, integers, offsets_like, range_arg, size_arg
+from tlsf.pure.args import align_arg, integers, no_copy, offsets_result, range_arg, size_arg
 from tlsf.pure.classes import CLASS_NONE, U64_MAX, Classes
 
 # ----------------------------------------------------------------------- layout
@@ -710,8 +711,10 @@ class OffsetAllocator:
         align = align_arg(align)
         if values and (align > U64_MAX or max(values) > U64_MAX):  # as in alloc
             raise OutOfMemoryError("out of memory")
+        result, items = offsets_result(sizes, len(values), wide=True)
         with self._lock:
-            return offsets_like(sizes, self._t.alloc_many(values, align), wide=True)
+            items[:] = array("Q", self._t.alloc_many(values, align))
+        return result
 
     def free_many(self, offsets: Any) -> None:
         """Free every offset in `offsets`; all are validated before any is freed."""
@@ -755,6 +758,8 @@ class OffsetAllocator:
     def check(self) -> None:
         with self._lock:
             self._t.check()
+
+    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (

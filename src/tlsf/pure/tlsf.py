@@ -24,16 +24,28 @@ allocations is decided by `Tlsf.live`, kept outside the arena.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import mmap
-import pickle
 import threading
+import weakref
+from array import array
 from collections.abc import Iterator, Sequence
 from operator import index
 from typing import Any
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
-from tlsf.pure.args import align_arg, integers, offsets_like, range_arg, size_arg
+from tlsf.pure.args import (
+    align_arg,
+    integers,
+    is_size_arg,
+    no_copy,
+    offsets_result,
+    plain_data_format,
+    range_arg,
+    size_arg,
+)
 from tlsf.pure.classes import CLASS_NONE, FL_MAX, Classes
 
 # ----------------------------------------------------------------------- layout
@@ -774,24 +786,47 @@ class Tlsf:
 # -------------------------------------------------------------------- the API
 
 
-def _released(m: memoryview) -> bool:
-    """Release `m` unless a buffer export of it is alive; True if released."""
+def exported_view(base: memoryview, offset: int, n: int, views: list[weakref.ref[Any]]) -> memoryview:
+    """A memoryview of base[offset:offset + n] whose every slice and export
+    keeps one exporter alive, a ctypes array over those bytes; a weak
+    reference to it is added to `views`, so that the heap can tell whether any
+    view is alive (the binding counts its exports in C). The exporter is not
+    a memoryview: the garbage collector could clear an exported memoryview in
+    a reference cycle, which fails and then crashes Python 3.9-3.11 (CPython
+    gh-77894); a ctypes array is cleared safely."""
+    exporter = (ctypes.c_ubyte * n).from_buffer(base, offset)
+    views.append(weakref.ref(exporter))
+    return memoryview(exporter).cast("B")  # "<B" to "B", as the binding's views
+
+
+def anonymous_memory(n: int) -> mmap.mmap:
+    """n bytes of anonymous memory for Heap(n): private, so that after fork()
+    parent and child each have their own copy, as of any process memory (an
+    mmap made with fileno -1 is shared by default). More than the system will
+    map is a MemoryError."""
     try:
-        m.release()
-    except BufferError:
-        return False
-    return True
+        if hasattr(mmap, "MAP_PRIVATE"):
+            return mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE)
+        return mmap.mmap(-1, n)
+    except OSError as e:
+        if e.errno == errno.ENOMEM:
+            raise MemoryError(f"cannot map {n} bytes of memory for the heap") from e
+        raise
 
 
 class Heap:
     """A TLSF heap over `memory` (mirrors the binding _core.c; see tlsf.Heap)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type 'tlsf.pure.Heap' is not an acceptable base type")
+
     def __init__(self, memory: Any, *, sl_len: int = 32, pool: bool = True) -> None:
         sl_len = index(sl_len)
-        if isinstance(memory, int):
+        if is_size_arg(memory):
+            memory = index(memory)
             if not 0 <= memory <= MAX_CAPACITY:
                 raise ValueError(f"memory size must be in 0..{MAX_CAPACITY}, not {memory}")
-            memory = mmap.mmap(-1, memory) if memory else bytearray()
+            memory = anonymous_memory(memory) if memory else bytearray()
             self._owned: Any = memory
         else:
             self._owned = None
@@ -807,11 +842,15 @@ class Heap:
         if not view.c_contiguous:
             view.release()
             raise ValueError("memory must be C-contiguous")
+        if not plain_data_format(view.format):
+            fmt = view.format
+            view.release()
+            raise TypeError(
+                f"memory must hold plain data, not object references or pointers (buffer format '{fmt}')"
+            )
         self._base = view.cast("B")
         view.release()
-        # One exported slice per view(): its release() fails while the view
-        # (or anything sliced from it) lives, which is how close() knows.
-        self._exports: list[memoryview] = []
+        self._views: list[weakref.ref[Any]] = []  # one per view(), see exported_view
         capacity = self._base.nbytes
         if capacity > MAX_CAPACITY:
             raise ValueError(f"memory of {capacity} bytes exceeds {MAX_CAPACITY}")
@@ -872,9 +911,10 @@ class Heap:
         given one."""
         values = [size_arg(v) for v in integers(sizes)]
         align = align_arg(align)
+        result, items = offsets_result(sizes, len(values))
         with self._lock:
-            out = self._core().alloc_many(values, align)
-        return offsets_like(sizes, out)
+            items[:] = array("q", self._core().alloc_many(values, align))
+        return result
 
     def free_many(self, offsets: Any) -> None:
         """Free every offset in `offsets`; all are validated before any is freed."""
@@ -927,27 +967,25 @@ class Heap:
                 n = usable
             elif not 0 <= n <= usable:
                 raise ValueError(f"view size {n} outside 0..{usable} (the usable size)")
-            if len(self._exports) >= 64:
-                self._exports = [m for m in self._exports if not _released(m)]
-            part = self._base[offset : offset + n]
-            self._exports.append(part)
-            # PickleBuffer holds a buffer export of `part` for as long as the
-            # returned view, or any slice of it, is alive
-            return memoryview(pickle.PickleBuffer(part))
+            if len(self._views) >= 64:
+                self._views = [r for r in self._views if r() is not None]
+            return exported_view(self._base, offset, n, self._views)
 
     def close(self) -> None:
         with self._lock:
             if self._t is None:
                 return
-            self._exports = [m for m in self._exports if not _released(m)]
-            if self._exports:
-                raise BufferError(f"{len(self._exports)} views of the heap are still alive")
+            self._views = [r for r in self._views if r() is not None]
+            if self._views:
+                raise BufferError(f"{len(self._views)} views of the heap are still alive")
             self._base.release()
             self._t.words.release()
             self._t = None
             if self._owned is not None and isinstance(self._owned, mmap.mmap):
                 self._owned.close()
             self._owned = None
+
+    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 
     def __enter__(self) -> Heap:
         return self
