@@ -4,6 +4,7 @@ TLSF_BUILD_EXT=1 makes a failed build fatal (CI); 0 skips the extension;
 unset, a failed build falls back to the pure-Python twin with a warning.
 """
 
+import glob
 import os
 import sys
 
@@ -37,14 +38,23 @@ class OptionalBuildExt(build_ext):
         )
 
 
+def core_sources():
+    """The C core's sources, from csrc/sources.mk (the one list the Makefiles use too)."""
+    with open(os.path.join("csrc", "sources.mk")) as f:
+        for line in f:
+            if line.startswith("TLSF_CORE_SOURCES"):
+                return [os.path.join("csrc", name) for name in line.split(":=", 1)[1].split()]
+    raise RuntimeError("csrc/sources.mk lists no TLSF_CORE_SOURCES")
+
+
 ext_modules = []
 if MODE != "0" and sys.implementation.name == "cpython":
     ext_modules.append(
         Extension(
             "tlsf._core",
-            sources=["src/tlsf/_core.c", "csrc/tlsf.c", "csrc/tlsf_offset.c"],
+            sources=["src/tlsf/_core.c", *core_sources()],
             include_dirs=["csrc"],
-            depends=["csrc/tlsf.h", "csrc/tlsf_offset.h", "csrc/tlsf_classes.h"],
+            depends=glob.glob("csrc/*.h"),
             extra_compile_args=["-O2", "-std=c11"] if os.name != "nt" else [],
         )
     )

@@ -433,20 +433,6 @@ uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
 unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->cls.sl_log2; }
 uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 
-const char *tlsf_strerror(int code)
-{
-    switch (code) {
-    case TLSF_OK: return "success";
-    case TLSF_ENOMEM: return "out of memory";
-    case TLSF_EINVAL: return "not the offset of a live allocation";
-    case TLSF_ERANGE: return "range outside memory, overlapping a pool, or not at the end of a pool";
-    case TLSF_EALIGN: return "alignment is not a power of two";
-    case TLSF_ECORRUPT: return "heap metadata is corrupt";
-    case TLSF_ENOMETA: return "out of memory for allocator metadata";
-    default: return "unknown error";
-    }
-}
-
 int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
 {
     if (UNLIKELY(!align || (align & (align - 1))))

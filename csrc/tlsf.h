@@ -17,11 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlsf_common.h" /* result codes, tlsf_stats_t, tlsf_walker, tlsf_strerror */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define TLSF_NIL UINT64_MAX            /* "no block" in links and results */
 #define TLSF_GRANULARITY 16u           /* block sizes and offsets are multiples of it */
 #define TLSF_HEADER_SIZE 16u           /* bytes of header in front of each payload */
 #define TLSF_MIN_BLOCK 32u             /* smallest block, header included */
@@ -30,29 +31,7 @@ extern "C" {
 #define TLSF_MAX_CAPACITY ((uint64_t)1 << 58)   /* the top 6 bits of a size word hold the alignment */
 #define TLSF_SL_LEN_DEFAULT 32u
 
-/* Result codes. */
-enum {
-    TLSF_OK = 0,
-    TLSF_ENOMEM = 1,     /* nothing fits; the heap is unchanged */
-    TLSF_EINVAL = 2,     /* not the offset of a live allocation; the heap is unchanged */
-    TLSF_ERANGE = 3,     /* a range outside the arena, overlapping a pool, or no pool ends there */
-    TLSF_EALIGN = 4,     /* alignment not a power of two */
-    TLSF_ECORRUPT = 5,   /* metadata found inconsistent; see tlsf_t.bad_offset */
-    TLSF_ENOMETA = 6     /* out-of-band engine: no memory to grow its metadata; it is unchanged */
-};
-
 typedef struct tlsf tlsf_t;
-
-typedef struct {
-    uint64_t allocated_bytes;   /* sum of the usable sizes of live allocations */
-    uint64_t free_bytes;        /* sum of the sizes of free blocks, headers included */
-    uint64_t largest_free;      /* alloc(largest_free) succeeds now; 0 when nothing would */
-    uint64_t allocations;       /* live allocations */
-    uint64_t free_blocks;       /* free blocks */
-} tlsf_stats_t;
-
-/* Called once per block by tlsf_walk; a non-zero return stops the walk and is returned. */
-typedef int (*tlsf_walker)(uint64_t offset, uint64_t size, int used, void *ctx);
 
 /* Bytes of control structure for this arena size and second-level count
  * (a power of two, 1..64); 0 when either is invalid. */
@@ -69,7 +48,6 @@ uint64_t tlsf_capacity(const tlsf_t *t);
 unsigned tlsf_sl_len(const tlsf_t *t);
 /* Offset where the last TLSF_ECORRUPT was detected (diagnostic). */
 uint64_t tlsf_bad_offset(const tlsf_t *t);
-const char *tlsf_strerror(int code);
 
 /* O(1). `align` is a power of two; the payload offset is a multiple of it and of 16. */
 int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out);

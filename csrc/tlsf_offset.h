@@ -21,7 +21,7 @@
 #ifndef TLSF_OFFSET_H
 #define TLSF_OFFSET_H
 
-#include "tlsf.h" /* result codes, tlsf_stats_t, tlsf_walker */
+#include "tlsf_common.h" /* result codes, tlsf_stats_t, tlsf_walker */
 
 #ifdef __cplusplus
 extern "C" {
