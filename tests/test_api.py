@@ -731,3 +731,15 @@ def test_walk_iterator_after_close(Heap):
     except ValueError:
         return
     assert blocks == [BlockInfo(0, 32, True), BlockInfo(32, 4064 - 32, False)]
+
+
+def test_pure_exports_the_public_names_of_tlsf():
+    import tlsf.pure
+
+    assert set(tlsf.__all__) <= set(tlsf.pure.__all__)
+    for name in tlsf.__all__:
+        if name in ("Heap", "OffsetAllocator", "IMPLEMENTATION"):
+            continue
+        assert getattr(tlsf.pure, name) is getattr(tlsf, name), name
+    assert tlsf.pure.IMPLEMENTATION == "python"
+    assert tlsf.pure.Heap.__name__ == "Heap" and tlsf.pure.OffsetAllocator.__name__ == "OffsetAllocator"

@@ -24,6 +24,9 @@ It is the readable reference, the fallback where no compiler exists
 
 from __future__ import annotations
 
+from tlsf import __version__
+from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
+from tlsf._records import BlockInfo, Stats
 from tlsf.pure.offset import OffsetAllocator, TlsfOffset
 from tlsf.pure.tlsf import (
     GRANULARITY,
@@ -37,7 +40,21 @@ from tlsf.pure.tlsf import (
     Tlsf,
 )
 
+IMPLEMENTATION = "python"
+
+# The public names of `tlsf` (the same objects for the exceptions and records,
+# so that code written against either catches and compares the same things),
+# then the twin's own.
 __all__ = [
+    "IMPLEMENTATION",
+    "BlockInfo",
+    "CorruptionError",
+    "Heap",
+    "InvalidOffsetError",
+    "OffsetAllocator",
+    "OutOfMemoryError",
+    "Stats",
+    "__version__",
     "GRANULARITY",
     "HEADER_SIZE",
     "MAX_CAPACITY",
@@ -45,8 +62,6 @@ __all__ = [
     "MIN_POOL",
     "NIL",
     "SENTINEL_SIZE",
-    "Heap",
-    "OffsetAllocator",
     "Tlsf",
     "TlsfOffset",
 ]
