@@ -49,14 +49,19 @@ def core_sources():
 
 ext_modules = []
 if MODE != "0" and sys.implementation.name == "cpython":
+    flags = ["-O2", "-std=c11"] if os.name != "nt" else []
+    headers = glob.glob("csrc/*.h") + glob.glob("binding/*.h") + glob.glob("src/tlsf/include/*.h")
+    binding = sorted(f for f in glob.glob("binding/*.c") if os.path.basename(f) != "floor.c")
     ext_modules.append(
         Extension(
             "tlsf._core",
-            sources=["src/tlsf/_core.c", *core_sources()],
-            include_dirs=["csrc"],
-            depends=glob.glob("csrc/*.h"),
-            extra_compile_args=["-O2", "-std=c11"] if os.name != "nt" else [],
+            sources=[*binding, *core_sources()],
+            include_dirs=["csrc", "binding", "src/tlsf/include"],
+            depends=headers,
+            extra_compile_args=flags,
         )
     )
+    # The benchmark's floor (python -m tlsf bench), a private module of its own.
+    ext_modules.append(Extension("tlsf._floor", sources=["binding/floor.c"], extra_compile_args=flags))
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

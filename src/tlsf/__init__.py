@@ -27,6 +27,12 @@ if os.environ.get("TLSF_PURE_PYTHON", "") in ("", "0"):
 if IMPLEMENTATION == "python":
     from tlsf.pure import Heap, OffsetAllocator  # type: ignore[assignment]
 
+
+def get_include() -> str:
+    """The folder of tlsf_capi.h, the C API for other extensions (see that header)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
+
+
 __all__ = [
     "IMPLEMENTATION",
     "BlockInfo",

@@ -1,4 +1,4 @@
-"""Type stub of tlsf._core, the CPython binding of the C core (see _core.c)."""
+"""Type stub of tlsf._core, the CPython binding of the C core (sources: binding/)."""
 
 import sys
 from collections.abc import Iterable, Iterator

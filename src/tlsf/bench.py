@@ -159,7 +159,7 @@ def _offset_allocator_contender() -> Contender | None:
 
 def _floor_contender() -> Contender | None:
     try:
-        from tlsf._core import _Floor  # type: ignore[attr-defined]
+        from tlsf._floor import _Floor  # type: ignore[import-not-found]
     except ImportError:
         return None
     return Contender(
