@@ -10,6 +10,8 @@ i = fl * sl_len + sl. Sizes below 2**sl_log2 get a class each (exact).
 
 from __future__ import annotations
 
+from typing import Any
+
 FL_MAX = 64  # first levels for any 64-bit size (TLSF_FL_MAX)
 CLASS_NONE = (1 << 64) - 1  # "no class": beyond every list (TLSF_CLASS_NONE)
 U64_MAX = (1 << 64) - 1
@@ -18,7 +20,7 @@ U64_MAX = (1 << 64) - 1
 class Classes:
     """Size classes and bitmaps of one allocator (tlsf_classes_t and its functions)."""
 
-    __slots__ = ("sl_log2", "min_log2", "fl_count", "fl_bitmap", "sl_bitmap", "sl_mask")
+    __slots__ = ("sl_log2", "min_log2", "fl_count", "fl_bitmap", "sl_bitmap", "sl_mask", "log")
 
     def __init__(self, sl_log2: int, min_log2: int, fl_count: int) -> None:
         self.sl_log2 = sl_log2  # log2 of the second-level count
@@ -27,6 +29,9 @@ class Classes:
         self.fl_bitmap = 0  # bit fl set <=> sl_bitmap[fl] != 0
         self.sl_bitmap = [0] * FL_MAX  # bit sl set <=> list (fl, sl) is not empty
         self.sl_mask = (1 << sl_log2) - 1
+        # the journal of its engine (tlsf.pure.journal): the old value of each
+        # sl_bitmap word before a store (fl_bitmap is among the engine's counters)
+        self.log: list[Any] = []
 
     def map_floor(self, size: int) -> int:
         """The list a free block of `size` is filed in (rounding down); size >= 2**min_log2."""
@@ -75,12 +80,14 @@ class Classes:
     def mark_class(self, i: int) -> None:
         """List i became non-empty."""
         fl = i >> self.sl_log2
+        self.log += (self.sl_bitmap, fl, self.sl_bitmap[fl])
         self.sl_bitmap[fl] |= 1 << (i & self.sl_mask)
         self.fl_bitmap |= 1 << fl
 
     def unmark_class(self, i: int) -> None:
         """List i became empty."""
         fl = i >> self.sl_log2
+        self.log += (self.sl_bitmap, fl, self.sl_bitmap[fl])
         self.sl_bitmap[fl] &= ~(1 << (i & self.sl_mask))
         if not self.sl_bitmap[fl]:
             self.fl_bitmap &= ~(1 << fl)

@@ -43,6 +43,7 @@ from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
 from tlsf.pure.args import align_arg, integers, no_copy, offsets_result, range_arg, size_arg
 from tlsf.pure.classes import CLASS_NONE, U64_MAX, Classes
+from tlsf.pure.journal import MISSING, atomic, register
 
 # ----------------------------------------------------------------------- layout
 
@@ -118,6 +119,24 @@ class TlsfOffset:
         self.allocated = self.allocations = self.free_units = self.free_blocks = 0  # in units
         self.nodes_total = 0  # nodes in use (C: nodes in all chunks)
         self.index: dict[int, Node] = {}  # the offset index: unit offset -> used node
+        # The undo journal of the operation in progress (tlsf.pure.journal):
+        # every store below is recorded just before it is made (a new node's
+        # fields are not: nothing refers to it before the store that links it).
+        self.log: list[Any] = []
+        self.cls.log = self.log
+
+    def counters(self) -> tuple[int, ...]:
+        """What journal.atomic saves when an operation begins (and so is not journaled)."""
+        return (
+            self.allocated, self.allocations, self.free_units, self.free_blocks,
+            self.nodes_total, self.cls.fl_bitmap,
+        )  # fmt: skip
+
+    def set_counters(self, saved: tuple[int, ...]) -> None:
+        (
+            self.allocated, self.allocations, self.free_units, self.free_blocks,
+            self.nodes_total, self.cls.fl_bitmap,
+        ) = saved  # fmt: skip
 
     # -------------------------------------------------------------- node table
 
@@ -126,6 +145,7 @@ class TlsfOffset:
         return Node()
 
     def drop_node(self, n: Node) -> None:
+        self.log += (n, "flags", n.flags)
         n.flags = 0
         self.nodes_total -= 1
 
@@ -136,37 +156,52 @@ class TlsfOffset:
         front, a smaller one at the tail, so the head is the largest seen.
         at_head: in front anyway (an undone allocation goes back where alloc
         took it)."""
+        log = self.log
         i = self.cls.map_floor(b.size)
         h = self.heads[i]
+        log += (b, "flags", b.flags)
+        log += (b, "next_free", b.next_free)
+        log += (b, "prev_free", b.prev_free)
         b.flags = 0
         if h is None:
             b.next_free = b.prev_free = None
+            log += (self.heads, i, h)
+            log += (self.tails, i, self.tails[i])
             self.heads[i] = self.tails[i] = b
             self.cls.mark_class(i)
         elif at_head or b.size >= h.size:
             b.next_free = h
             b.prev_free = None
+            log += (h, "prev_free", h.prev_free)
             h.prev_free = b
+            log += (self.heads, i, h)
             self.heads[i] = b
         else:
             t = self.tails[i]
             assert t is not None  # the list is not empty
             b.next_free = None
             b.prev_free = t
+            log += (t, "next_free", t.next_free)
             t.next_free = b
+            log += (self.tails, i, t)
             self.tails[i] = b
         self.free_blocks += 1
         self.free_units += b.size
 
     def remove_free(self, b: Node) -> None:
+        log = self.log
         i = self.cls.map_floor(b.size)
         if b.prev_free:
+            log += (b.prev_free, "next_free", b.prev_free.next_free)
             b.prev_free.next_free = b.next_free
         else:
+            log += (self.heads, i, self.heads[i])
             self.heads[i] = b.next_free
         if b.next_free:
+            log += (b.next_free, "prev_free", b.next_free.prev_free)
             b.next_free.prev_free = b.prev_free
         else:
+            log += (self.tails, i, self.tails[i])
             self.tails[i] = b.prev_free
         if self.heads[i] is None:
             self.cls.unmark_class(i)
@@ -183,15 +218,23 @@ class TlsfOffset:
         r.flags = 0
         r.prev_phys = b
         r.next_phys = b.next_phys
+        log = self.log
+        log += (b.next_phys, "prev_phys", b.next_phys.prev_phys)
         b.next_phys.prev_phys = r
+        log += (b, "next_phys", b.next_phys)
         b.next_phys = r
+        log += (b, "size", b.size)
         b.size = keep
         return r
 
     def absorb_next(self, p: Node, b: Node) -> None:
         """Block b across the link from its previous neighbour p, which absorbs it."""
+        log = self.log
+        log += (p, "size", p.size)
         p.size += b.size
+        log += (p, "next_phys", p.next_phys)
         p.next_phys = b.next_phys
+        log += (b.next_phys, "prev_phys", b.next_phys.prev_phys)
         b.next_phys.prev_phys = p
         self.drop_node(b)
 
@@ -205,7 +248,9 @@ class TlsfOffset:
             b = u
         if b.size > need:
             self.insert_free(self.split_after(b, need), False)
+        self.log += (b, "flags", b.flags)
         b.flags = N_USED
+        self.log += (self.index, b.offset, self.index.get(b.offset, MISSING))
         self.index[b.offset] = b  # index_insert
         self.allocations += 1
         self.allocated += need
@@ -270,6 +315,7 @@ class TlsfOffset:
         b = self.find_live(offset)
         if b is None:
             raise invalid_offset(offset)
+        self.log += (self.index, b.offset, b)
         del self.index[b.offset]
         self.allocations -= 1
         self.allocated -= b.size
@@ -305,15 +351,21 @@ class TlsfOffset:
         if not n.flags & N_USED and n.size >= need - b.size:
             total = b.size + n.size
             self.remove_free(n)
+            log = self.log
             if total > need:
+                log += (n, "offset", n.offset)
                 n.offset = b.offset + need
+                log += (n, "size", n.size)
                 n.size = total - need
                 self.insert_free(n, False)
             else:
+                log += (b, "next_phys", b.next_phys)
                 b.next_phys = n.next_phys
+                log += (n.next_phys, "prev_phys", n.next_phys.prev_phys)
                 n.next_phys.prev_phys = b
                 self.drop_node(n)
             self.allocated += need - b.size
+            log += (b, "size", b.size)
             b.size = need
             return True
         return False
@@ -342,11 +394,13 @@ class TlsfOffset:
             b = self.find_live(offsets[k])
             if b is None or b.flags & N_MARK:
                 break
+            self.log += (b, "flags", b.flags)
             b.flags |= N_MARK
             k += 1
         for j in range(k):
             b = self.find_live(offsets[j])
             assert b is not None
+            self.log += (b, "flags", b.flags)
             b.flags &= ~N_MARK
         if k < len(offsets):
             raise invalid_offset(offsets[k])
@@ -361,14 +415,20 @@ class TlsfOffset:
         if fl_count <= self.cls.fl_count:
             return
         more = (fl_count - self.cls.fl_count) << self.cls.sl_log2
-        self.heads += [None] * more
-        self.tails += [None] * more
+        log = self.log
+        log += (self, "heads", self.heads)
+        self.heads = self.heads + [None] * more
+        log += (self, "tails", self.tails)
+        self.tails = self.tails + [None] * more
+        log += (self.cls, "fl_count", self.cls.fl_count)
         self.cls.fl_count = fl_count
 
     def set_range_link(self, pred: Node | None, s: Node) -> None:
         if pred:
+            self.log += (pred, "next_range", pred.next_range)
             pred.next_range = s
         else:
+            self.log += (self, "first_range", self.first_range)
             self.first_range = s
 
     def add_range(self, offset: int, size: int) -> None:
@@ -409,6 +469,7 @@ class TlsfOffset:
                 self.drop_node(prev)
         elif prev:  # extends the previous range: its sentinel moves to the end
             sentinel = prev
+            self.log += (sentinel, "offset", sentinel.offset)
             sentinel.offset = end
             b.next_phys = sentinel
         else:  # a range of its own
@@ -420,21 +481,31 @@ class TlsfOffset:
             sentinel.next_range = s
             self.set_range_link(pred, sentinel)
             b.next_phys = sentinel
+        log = self.log
+        log += (sentinel, "range_first", getattr(sentinel, "range_first", None))
         sentinel.range_first = first
+        log += (b.next_phys, "prev_phys", b.next_phys.prev_phys)
         b.next_phys.prev_phys = b
         if b.prev_phys:
+            log += (b.prev_phys, "next_phys", b.prev_phys.next_phys)
             b.prev_phys.next_phys = b
+        log += (self, "capacity", self.capacity)
         self.capacity += end - start
         self.release(b, False)
 
     def reset(self) -> None:
         """Forget every allocation; each range becomes one free block. O(blocks)."""
+        log = self.log
         n_lists = len(self.heads)
+        log += (self, "heads", self.heads)
         self.heads = [None] * n_lists
+        log += (self, "tails", self.tails)
         self.tails = [None] * n_lists
         self.cls.fl_bitmap = 0
+        log += (self.cls, "sl_bitmap", self.cls.sl_bitmap)
         self.cls.sl_bitmap = [0] * len(self.cls.sl_bitmap)
-        self.index.clear()
+        log += (self, "index", self.index)
+        self.index = {}
         self.allocated = self.allocations = self.free_units = self.free_blocks = 0
         s = self.first_range
         while s:
@@ -444,8 +515,11 @@ class TlsfOffset:
                 nxt = b.next_phys
                 self.drop_node(b)
                 b = nxt
+            log += (first, "size", first.size)
             first.size = s.offset - first.offset
+            log += (first, "next_phys", first.next_phys)
             first.next_phys = s
+            log += (s, "prev_phys", s.prev_phys)
             s.prev_phys = first
             self.insert_free(first, False)
             s = s.next_range
@@ -524,6 +598,7 @@ class TlsfOffset:
                         raise CorruptionError(f"free block at unit {at} has flags")
                     if prev_free:
                         raise CorruptionError(f"free block at unit {at} follows a free block (not coalesced)")
+                    self.log += (b, "flags", b.flags)
                     b.flags = N_MARK
                     c.marked += 1
                     c.free_n += 1
@@ -563,6 +638,7 @@ class TlsfOffset:
                     raise CorruptionError(
                         f"list {i} holds a node that is not a free block or is listed twice"
                     )
+                self.log += (b, "flags", b.flags)
                 b.flags = 0
                 c.marked -= 1
                 seen += 1
@@ -602,6 +678,7 @@ class TlsfOffset:
             budget -= 1
             b: Node | None = s.range_first
             while b and b is not s and budget:
+                self.log += (b, "flags", b.flags)
                 b.flags &= ~N_MARK
                 b = b.next_phys
                 budget -= 1
@@ -664,12 +741,15 @@ class OffsetAllocator:
             )
         t = TlsfOffset(sl_len, granularity)
         if capacity:
-            t.add_range(0, capacity)
+            atomic(t, TlsfOffset.add_range, 0, capacity)
         self._lock = threading.Lock()  # each operation is atomic
         self._t = t
+        register(self)
 
     # Arguments are converted before the lock is taken and the allocator is
     # touched: an __index__ that frees or resets it cannot break an operation.
+    # Each operation that changes it runs through journal.atomic on the line
+    # that takes the lock (as in Heap, which says why).
 
     def alloc(self, size: int, align: int = 1) -> int:
         if size.__class__ is not int or size < 0:
@@ -678,25 +758,23 @@ class OffsetAllocator:
             align = align_arg(align)
         if size > U64_MAX or align > U64_MAX:  # never fits, even in 2**64 - 1 bytes
             raise OutOfMemoryError("out of memory")
-        with self._lock:
-            return self._t.alloc(size, align)
+        with self._lock: return atomic(self._t, TlsfOffset.alloc, size, align)  # noqa: E701
 
     def free(self, offset: int) -> None:
         if offset.__class__ is not int:
             offset = index(offset)
-        with self._lock:
-            self._t.free(offset)
+        with self._lock: return atomic(self._t, TlsfOffset.free, offset)  # noqa: E701
 
     def resize(self, offset: int, size: int) -> bool:
         """In place only: True when the allocation now holds `size` bytes (shrunk,
         or grown into free space right after it), False when it cannot grow (unchanged)."""
         offset = index(offset)
         size = size_arg(size)
-        with self._lock:
-            if size > U64_MAX:  # cannot be had: only the offset is checked
+        if size > U64_MAX:  # cannot be had: only the offset is checked
+            with self._lock:
                 self._t.usable_size(offset)
-                return False
-            return self._t.resize(offset, size)
+            return False
+        with self._lock: return atomic(self._t, TlsfOffset.resize, offset, size)  # noqa: E701
 
     def usable_size(self, offset: int) -> int:
         offset = index(offset)
@@ -712,27 +790,27 @@ class OffsetAllocator:
         if values and (align > U64_MAX or max(values) > U64_MAX):  # as in alloc
             raise OutOfMemoryError("out of memory")
         result, items = offsets_result(sizes, len(values), wide=True)
-        with self._lock:
-            items[:] = array("Q", self._t.alloc_many(values, align))
-        return result
+
+        def op(t: TlsfOffset) -> Any:
+            items[:] = array("Q", t.alloc_many(values, align))
+            return result
+
+        with self._lock: return atomic(self._t, op)  # noqa: E701
 
     def free_many(self, offsets: Any) -> None:
         """Free every offset in `offsets`; all are validated before any is freed."""
         values = [index(v) for v in integers(offsets)]
-        with self._lock:
-            self._t.free_many(values)
+        with self._lock: return atomic(self._t, TlsfOffset.free_many, values)  # noqa: E701
 
     def add_range(self, offset: int, size: int) -> None:
         """Give [offset, offset + size) to the allocator; ranges touching it coalesce with it."""
         offset = range_arg(offset, "offset")
         size = range_arg(size, "size")
-        with self._lock:
-            self._t.add_range(offset, size)
+        with self._lock: return atomic(self._t, TlsfOffset.add_range, offset, size)  # noqa: E701
 
     def reset(self) -> None:
         """Forget every allocation; every range becomes one free block."""
-        with self._lock:
-            self._t.reset()
+        with self._lock: return atomic(self._t, TlsfOffset.reset)  # noqa: E701
 
     @property
     def capacity(self) -> int:
@@ -756,8 +834,8 @@ class OffsetAllocator:
             return iter(self._t.walk())
 
     def check(self) -> None:
-        with self._lock:
-            self._t.check()
+        # check marks the free blocks (N_MARK), then clears the marks
+        with self._lock: return atomic(self._t, TlsfOffset.check)  # noqa: E701
 
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 

@@ -47,6 +47,7 @@ from tlsf.pure.args import (
     size_arg,
 )
 from tlsf.pure.classes import CLASS_NONE, FL_MAX, Classes
+from tlsf.pure.journal import atomic, register
 
 # ----------------------------------------------------------------------- layout
 
@@ -134,6 +135,23 @@ class Tlsf:
         self.bytes = memory
         # Native 64-bit words over the arena; every header sits at a multiple of 16.
         self.words = memory[: capacity - capacity % 8].cast("Q")
+        # The undo journal of the operation in progress (tlsf.pure.journal):
+        # every store below is recorded just before it is made.
+        self.log: list[Any] = []
+        self.cls.log = self.log
+
+    def counters(self) -> tuple[int, ...]:
+        """What journal.atomic saves when an operation begins (and so is not journaled)."""
+        return (
+            self.allocated_bytes, self.free_bytes, self.allocations, self.free_blocks,
+            self.bad_offset, self.cls.fl_bitmap,
+        )  # fmt: skip
+
+    def set_counters(self, saved: tuple[int, ...]) -> None:
+        (
+            self.allocated_bytes, self.free_bytes, self.allocations, self.free_blocks,
+            self.bad_offset, self.cls.fl_bitmap,
+        ) = saved  # fmt: skip
 
     # -------------------------------------------------------------- free lists
 
@@ -144,24 +162,33 @@ class Tlsf:
         same-size workload). at_head: in front anyway (an undone allocation
         goes back where alloc took it)."""
         w = self.words
+        log = self.log
         i = self.cls.map_floor(size)
         h = self.heads[i]
         k = b >> 3
+        log += (w, k + W_NEXT_FREE, w[k + W_NEXT_FREE])
+        log += (w, k + W_PREV_FREE, w[k + W_PREV_FREE])
         if h == NIL:
             w[k + W_NEXT_FREE] = NIL
             w[k + W_PREV_FREE] = NIL
+            log += (self.heads, i, h)
+            log += (self.tails, i, self.tails[i])
             self.heads[i] = self.tails[i] = b
             self.cls.mark_class(i)
         elif at_head or size >= w[h >> 3]:
             w[k + W_NEXT_FREE] = h
             w[k + W_PREV_FREE] = NIL
+            log += (w, (h >> 3) + W_PREV_FREE, w[(h >> 3) + W_PREV_FREE])
             w[(h >> 3) + W_PREV_FREE] = b
+            log += (self.heads, i, h)
             self.heads[i] = b
         else:
             t = self.tails[i]
             w[k + W_NEXT_FREE] = NIL
             w[k + W_PREV_FREE] = t
+            log += (w, (t >> 3) + W_NEXT_FREE, w[(t >> 3) + W_NEXT_FREE])
             w[(t >> 3) + W_NEXT_FREE] = b
+            log += (self.tails, i, t)
             self.tails[i] = b
         self.free_blocks += 1
         self.free_bytes += size
@@ -169,15 +196,20 @@ class Tlsf:
     def remove_free(self, b: int, size: int, i: int) -> None:
         """Unlink free block b of `size` from its list i."""
         w = self.words
+        log = self.log
         n = w[(b >> 3) + W_NEXT_FREE]
         p = w[(b >> 3) + W_PREV_FREE]
         if p == NIL:
+            log += (self.heads, i, self.heads[i])
             self.heads[i] = n
         else:
+            log += (w, (p >> 3) + W_NEXT_FREE, w[(p >> 3) + W_NEXT_FREE])
             w[(p >> 3) + W_NEXT_FREE] = n
         if n == NIL:
+            log += (self.tails, i, self.tails[i])
             self.tails[i] = p
         else:
+            log += (w, (n >> 3) + W_PREV_FREE, w[(n >> 3) + W_PREV_FREE])
             w[(n >> 3) + W_PREV_FREE] = p
         if self.heads[i] == NIL:
             self.cls.unmark_class(i)
@@ -288,7 +320,9 @@ class Tlsf:
         """Block `nxt` now follows block `prev`, free or not."""
         w = self.words
         k = nxt >> 3
+        self.log += (w, k, w[k])
         w[k] = w[k] | F_PREV_FREE if prev_free else w[k] & ~F_PREV_FREE
+        self.log += (w, k + W_PREV, w[k + W_PREV])
         w[k + W_PREV] = prev
 
     def carve(self, b: int, size: int, gap: int, need: int, align_log2: int) -> int:
@@ -296,23 +330,30 @@ class Tlsf:
         bytes after `gap` bytes of padding; padding and tail go back to the
         free lists. Returns the payload offset."""
         w = self.words
+        log = self.log
         end = b + size
         if gap:
+            log += (w, b >> 3, w[b >> 3])
             w[b >> 3] = gap
             self.insert_free(b, gap, False)
+            log += (w, ((b + gap) >> 3) + W_PREV, w[((b + gap) >> 3) + W_PREV])
             w[((b + gap) >> 3) + W_PREV] = b
             b += gap
             size -= gap
         if size - need >= MIN_BLOCK:
             rest = b + need
+            log += (w, rest >> 3, w[rest >> 3])
             w[rest >> 3] = size - need
+            log += (w, (rest >> 3) + W_PREV, w[(rest >> 3) + W_PREV])
             w[(rest >> 3) + W_PREV] = b
             self.link_next(end, rest, True)
             self.insert_free(rest, size - need, False)
             size = need
         else:
             self.link_next(end, b, False)
+        log += (w, b >> 3, w[b >> 3])
         w[b >> 3] = size | F_USED | (align_log2 << ALIGN_SHIFT) | (F_PREV_FREE if gap else 0)
+        log += (self.live, b + HEADER_SIZE, False)
         self.live.add(b + HEADER_SIZE)
         self.allocations += 1
         self.allocated_bytes += size - HEADER_SIZE
@@ -330,6 +371,7 @@ class Tlsf:
             self.remove_free(prev, prev_size, prev_index)
             b = prev
             size += prev_size
+        self.log += (self.words, b >> 3, self.words[b >> 3])
         self.words[b >> 3] = size
         self.link_next(b + size, b, True)
         self.insert_free(b, size, at_head)
@@ -381,6 +423,7 @@ class Tlsf:
             next_free = not self.words[(b + size) >> 3] & F_USED
         nxt = self.check_next(b, word, next_free)
         nb = (*self.check_prev(b, word), *nxt)
+        self.log += (self.live, p, True)
         self.live.discard(p)
         self.allocations -= 1
         self.allocated_bytes -= size - HEADER_SIZE
@@ -408,11 +451,14 @@ class Tlsf:
         nb = self.check_neighbours(b, word)
         prev, prev_size, prev_index, nxt, next_size, next_index = nb
         w = self.words
+        log = self.log
 
         # 1. Shrink (or keep) in place: the tail goes back to the free lists.
         if need <= old:
             if old - need >= MIN_BLOCK:
+                log += (w, b >> 3, word)
                 w[b >> 3] = need | flags
+                log += (w, ((b + need) >> 3) + W_PREV, w[((b + need) >> 3) + W_PREV])
                 w[((b + need) >> 3) + W_PREV] = b
                 self.allocated_bytes -= old - need
                 self.release(b + need, old - need, (prev, 0, 0, nxt, next_size, next_index), False)
@@ -423,13 +469,16 @@ class Tlsf:
             self.remove_free(nxt, next_size, next_index)
             if total - need >= MIN_BLOCK:
                 rest = b + need
+                log += (w, rest >> 3, w[rest >> 3])
                 w[rest >> 3] = total - need
+                log += (w, (rest >> 3) + W_PREV, w[(rest >> 3) + W_PREV])
                 w[(rest >> 3) + W_PREV] = b
                 self.link_next(b + total, rest, True)
                 self.insert_free(rest, total - need, False)
                 total = need
             else:
                 self.link_next(b + total, b, False)
+            log += (w, b >> 3, word)
             w[b >> 3] = total | flags
             self.allocated_bytes += total - old
             return p
@@ -442,13 +491,18 @@ class Tlsf:
                 if next_size:
                     self.remove_free(nxt, next_size, next_index)
                 q = prev + gap + HEADER_SIZE
+                dst = slice(q, q + old - HEADER_SIZE)
+                log += (self.bytes, dst, self.bytes[dst].tobytes())
                 self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
+                log += (self.live, p, True)
                 self.live.discard(p)
                 self.allocations -= 1
                 self.allocated_bytes -= old - HEADER_SIZE
                 return self.carve(prev, avail, gap, need, align_log2)
         # 4. Allocate elsewhere, copy, free.
         q = self.alloc(size, 1 << align_log2)
+        dst = slice(q, q + old - HEADER_SIZE)
+        log += (self.bytes, dst, self.bytes[dst].tobytes())
         self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
         self.free(p)
         return q
@@ -490,6 +544,7 @@ class Tlsf:
         live = self.live
         k = 0
         while k < len(offsets) and offsets[k] in live:
+            self.log += (live, offsets[k], True)
             live.discard(offsets[k])
             k += 1
         live.update(offsets[:k])
@@ -530,14 +585,19 @@ class Tlsf:
 
     def set_pool_link(self, prev_link: int, s: int) -> None:
         if prev_link == NIL:
+            self.log += (self, "first_pool", self.first_pool)
             self.first_pool = s
         else:
-            self.words[(prev_link >> 3) + W_NEXT_POOL] = s
+            k = (prev_link >> 3) + W_NEXT_POOL
+            self.log += (self.words, k, self.words[k])
+            self.words[k] = s
 
     def write_sentinel(self, s: int, prev: int, pool_start: int, next_pool: int) -> None:
         """The sentinel closing a pool whose last block, `prev`, is free."""
         w = self.words
         k = s >> 3
+        for j in range(4):
+            self.log += (w, k + j, w[k + j])
         w[k] = SENTINEL_WORD | F_PREV_FREE
         w[k + W_PREV] = prev
         w[k + W_POOL_START] = pool_start
@@ -556,7 +616,9 @@ class Tlsf:
         prev_link, nxt = self.find_pool_slot(start, end)
         s = end - SENTINEL_SIZE
         w = self.words
+        self.log += (w, start >> 3, w[start >> 3])
         w[start >> 3] = s - start
+        self.log += (w, (start >> 3) + W_PREV, w[(start >> 3) + W_PREV])
         w[(start >> 3) + W_PREV] = NIL
         self.write_sentinel(s, start, start, nxt)
         self.set_pool_link(prev_link, s)
@@ -603,6 +665,7 @@ class Tlsf:
             b = last
             bsize += last_size
         ns = end - SENTINEL_SIZE
+        self.log += (w, b >> 3, w[b >> 3])
         w[b >> 3] = bsize
         self.write_sentinel(ns, b, pool_start, nxt)
         self.set_pool_link(prev_link, ns)
@@ -676,6 +739,7 @@ class Tlsf:
             raise self.corrupt(b, f"free block at {b} has flags in its size word;")
         if c["prev_was_free"] and self.words[(b >> 3) + W_PREV] != NIL:  # NIL: a pool's first
             raise self.corrupt(b, f"free block at {b} follows a free block (not coalesced);")
+        self.log += (self.live, b + HEADER_SIZE, False)
         self.live.add(b + HEADER_SIZE)
         c["marked"] += 1
         c["free_n"] += 1
@@ -688,6 +752,7 @@ class Tlsf:
             if not c["marked"]:
                 return
             if not used:
+                self.log += (self.live, b + HEADER_SIZE, True)
                 self.live.discard(b + HEADER_SIZE)
                 c["marked"] -= 1
 
@@ -730,6 +795,7 @@ class Tlsf:
                             b, f"list ({fl}, {sl}) holds {b}, which is not a free block "
                             "or is listed twice;"
                         )
+                    self.log += (self.live, b + HEADER_SIZE, True)
                     self.live.discard(b + HEADER_SIZE)
                     c["marked"] -= 1
                     if w[(b >> 3) + W_PREV_FREE] != prev:
@@ -861,7 +927,8 @@ class Heap:
         self._lock = threading.Lock()  # each operation is atomic
         self._t: Tlsf | None = Tlsf(self._base, capacity, sl_len)
         if pool:
-            self._t.insert_free_block(0, capacity)
+            atomic(self._t, Tlsf.insert_free_block, 0, capacity)
+        register(self)
 
     def _core(self) -> Tlsf:
         t = self._t
@@ -871,6 +938,12 @@ class Heap:
 
     # Arguments are converted before the lock is taken and the heap is touched:
     # an __index__ that frees or closes the heap cannot break an operation.
+    #
+    # Each operation that changes the heap runs through journal.atomic, on the
+    # line that takes the lock: an exception raised in the middle (a
+    # KeyboardInterrupt, a trace function's) undoes it, and no line runs
+    # between its end and the release of the lock (a trace function raising
+    # there would leave the lock held: `with` exits only from its body).
 
     # alloc and free, the hot calls, test the common case inline.
 
@@ -879,26 +952,17 @@ class Heap:
             size = size_arg(size)
         if align.__class__ is not int or align != 1:
             align = align_arg(align)
-        with self._lock:
-            t = self._t
-            if t is None:
-                raise ValueError("heap is closed")
-            return t.alloc(size, align)
+        with self._lock: return atomic(self._core(), Tlsf.alloc, size, align)  # noqa: E701
 
     def free(self, offset: int) -> None:
         if offset.__class__ is not int:
             offset = index(offset)
-        with self._lock:
-            t = self._t
-            if t is None:
-                raise ValueError("heap is closed")
-            t.free(offset)
+        with self._lock: return atomic(self._core(), Tlsf.free, offset)  # noqa: E701
 
     def realloc(self, offset: int, size: int) -> int:
         offset = index(offset)
         size = size_arg(size)
-        with self._lock:
-            return self._core().realloc(offset, size)
+        with self._lock: return atomic(self._core(), Tlsf.realloc, offset, size)  # noqa: E701
 
     def usable_size(self, offset: int) -> int:
         offset = index(offset)
@@ -912,27 +976,27 @@ class Heap:
         values = [size_arg(v) for v in integers(sizes)]
         align = align_arg(align)
         result, items = offsets_result(sizes, len(values))
-        with self._lock:
-            items[:] = array("q", self._core().alloc_many(values, align))
-        return result
+
+        def op(t: Tlsf) -> Any:
+            items[:] = array("q", t.alloc_many(values, align))
+            return result
+
+        with self._lock: return atomic(self._core(), op)  # noqa: E701
 
     def free_many(self, offsets: Any) -> None:
         """Free every offset in `offsets`; all are validated before any is freed."""
         values = [index(v) for v in integers(offsets)]
-        with self._lock:
-            self._core().free_many(values)
+        with self._lock: return atomic(self._core(), Tlsf.free_many, values)  # noqa: E701
 
     def insert_free_block(self, offset: int, size: int) -> int:
         offset = range_arg(offset, "offset")
         size = range_arg(size, "size")
-        with self._lock:
-            return self._core().insert_free_block(offset, size)
+        with self._lock: return atomic(self._core(), Tlsf.insert_free_block, offset, size)  # noqa: E701
 
     def append_free_block(self, offset: int, size: int) -> int:
         offset = range_arg(offset, "offset")
         size = range_arg(size, "size")
-        with self._lock:
-            return self._core().append_free_block(offset, size)
+        with self._lock: return atomic(self._core(), Tlsf.append_free_block, offset, size)  # noqa: E701
 
     @property
     def capacity(self) -> int:
@@ -955,8 +1019,8 @@ class Heap:
             return iter(self._core().walk())
 
     def check(self) -> None:
-        with self._lock:
-            self._core().check()
+        # check marks the free blocks in the live set, then clears the marks
+        with self._lock: return atomic(self._core(), Tlsf.check)  # noqa: E701
 
     def view(self, offset: int, size: int | None = None) -> memoryview:
         offset = index(offset)
