@@ -116,15 +116,15 @@ int as_range_arg(PyObject *o, uint64_t *out, const char *what, PyObject **big)
 int as_sl_len(PyObject *o, unsigned *out)
 {
     uint64_t v = TLSF_SL_LEN_DEFAULT;
-    if (o) {
-        int cls = as_u64(o, &v, NULL);
-        if (cls < 0)
-            return -1;
-        if (cls != ARG_IN)
-            v = 0;
-    }
-    if (!v || v > 64 || (v & (v - 1))) {
-        PyErr_SetString(PyExc_ValueError, SL_LEN_ERROR);
+    PyObject *bad = NULL; /* a negative or huge value, for the message */
+    if (o && as_u64(o, &v, &bad) < 0)
+        return -1;
+    if (bad || !v || v > 64 || (v & (v - 1))) {
+        if (bad)
+            PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %S", bad);
+        else
+            PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %llu", ULL(v));
+        Py_XDECREF(bad);
         return -1;
     }
     *out = (unsigned)v;

@@ -57,6 +57,25 @@ NOINLINE PyObject *core_error(PyObject *self, int rc, uint64_t offset, PyObject 
     return NULL;
 }
 
+/* OutOfMemoryError for size bytes aligned to align, which nothing can hold;
+ * item >= 0 names the item of alloc_many. Sizes beyond uint64_t come as
+ * UINT64_MAX and alignments beyond it as 2**63 (args.h), so these two read
+ * "or more". The twin words it the same (tlsf/pure/args.py: oom). */
+NOINLINE PyObject *oom_error(PyObject *self, uint64_t size, uint64_t align, Py_ssize_t item)
+{
+    PyObject *oom = state_of(self)->OutOfMemoryError;
+    char at[48] = "";
+    if (item >= 0)
+        PyOS_snprintf(at, sizeof at, " (item %zd)", item);
+    if (size == UINT64_MAX)
+        PyErr_Format(oom, "cannot allocate 2**64-1 bytes or more%s", at);
+    else if (align == (uint64_t)1 << 63)
+        PyErr_Format(oom, "cannot allocate %llu bytes aligned to 2**63 or more%s", ULL(size), at);
+    else
+        PyErr_Format(oom, "cannot allocate %llu bytes aligned to %llu%s", ULL(size), ULL(align), at);
+    return NULL;
+}
+
 /* A tlsf.Stats of core statistics s (copied out of the core first: building
  * the ints may run the GC, hence any code). */
 PyObject *stats_object(PyObject *self, const tlsf_stats_t *s)

@@ -11,6 +11,7 @@
 
 HIDDEN PyObject *closed_error(PyObject *bad);
 HIDDEN PyObject *core_error(PyObject *self, int rc, uint64_t offset, PyObject *bad);
+HIDDEN PyObject *oom_error(PyObject *self, uint64_t size, uint64_t align, Py_ssize_t item);
 HIDDEN PyObject *check_result(PyObject *self, int rc, const char *msg);
 HIDDEN PyObject *stats_object(PyObject *self, const tlsf_stats_t *s);
 

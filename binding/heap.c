@@ -38,17 +38,7 @@ static NOINLINE PyObject *alloc_error(HeapObject *self, int rc, uint64_t size, u
 {
     if (rc != TLSF_ENOMEM)
         return heap_error(self, rc, 0, NULL);
-    PyObject *oom = state_of((PyObject *)self)->OutOfMemoryError;
-    char at[48] = "";
-    if (item >= 0)
-        PyOS_snprintf(at, sizeof at, " (item %zd)", item);
-    if (size == UINT64_MAX)
-        PyErr_Format(oom, "cannot allocate 2**64-1 bytes or more%s", at);
-    else if (align == (uint64_t)1 << 63)
-        PyErr_Format(oom, "cannot allocate %llu bytes aligned to 2**63 or more%s", ULL(size), at);
-    else
-        PyErr_Format(oom, "cannot allocate %llu bytes aligned to %llu%s", ULL(size), ULL(align), at);
-    return NULL;
+    return oom_error((PyObject *)self, size, align, item);
 }
 
 uint64_t heap_bad_offset(PyObject *heap)
@@ -353,24 +343,30 @@ static PyType_Spec export_spec = {
 
 static PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[2], *bad = NULL;
+    PyObject *a[2], *bad = NULL, *bad_size = NULL;
     uint64_t offset, size = 0, usable;
     int size_cls = ARG_IN, rc;
     if (bind_args((PyObject *)self, "view", args, nargs, kwnames, PARAMS(KW_OFFSET, KW_SIZE), 1, 2, a) < 0)
         return NULL;
     if (as_offset(a[0], &offset, &bad) < 0)
         return NULL;
-    if (a[1] && a[1] != Py_None && (size_cls = as_u64(a[1], &size, NULL)) < 0) {
+    if (a[1] && a[1] != Py_None && (size_cls = as_u64(a[1], &size, &bad_size)) < 0) {
         Py_XDECREF(bad);
         return NULL;
     }
     HEAP_CALL(self, rc, tlsf_usable_size(self->t, self->base, offset, &usable));
-    if (rc)
+    if (rc) {
+        Py_XDECREF(bad_size);
         return heap_error(self, rc, offset, bad);
+    }
     if (!a[1] || a[1] == Py_None) {
         size = usable;
-    } else if (size_cls != ARG_IN || size > usable) {
-        PyErr_Format(PyExc_ValueError, "view size outside 0..%llu (the usable size)", ULL(usable));
+    } else if (size_cls != ARG_IN) {
+        PyErr_Format(PyExc_ValueError, "view size %S outside 0..%llu (the usable size)", bad_size, ULL(usable));
+        Py_DECREF(bad_size);
+        return NULL;
+    } else if (size > usable) {
+        PyErr_Format(PyExc_ValueError, "view size %llu outside 0..%llu (the usable size)", ULL(size), ULL(usable));
         return NULL;
     }
     ExportObject *e = PyObject_GC_New(ExportObject, state_of((PyObject *)self)->ExportType);
@@ -553,7 +549,7 @@ static PyObject *heap_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     size_t control = tlsf_control_size(self->capacity, self->sl_len);
     if (!control) {
-        PyErr_SetString(PyExc_ValueError, SL_LEN_ERROR);
+        PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", self->sl_len);
         goto fail;
     }
     tlsf_t *t = PyMem_Malloc(control); /* 8-byte aligned, as tlsf_init needs */

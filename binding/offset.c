@@ -65,6 +65,8 @@ static PyObject *oa_alloc(OffsetObject *self, PyObject *const *args, Py_ssize_t 
         OA_CALL(self, rc, tlsf_oa_alloc(self->a, size, align, &out));
     if (LIKELY(rc == TLSF_OK))
         return int_from_u64(out);
+    if (rc == TLSF_ENOMEM)
+        return oom_error((PyObject *)self, size, align, -1);
     return oa_error(self, rc, 0, NULL);
 }
 
@@ -122,12 +124,17 @@ static PyObject *oa_alloc_many(OffsetObject *self, PyObject *const *args, Py_ssi
     int rc, align_cls = alloc_many_args((PyObject *)self, args, nargs, kwnames, 1, &b, &align, &res, &items);
     if (align_cls < 0)
         return NULL;
-    /* As in alloc: a size (b.bad) or an alignment beyond uint64_t never fits. */
-    if (b.n && (b.bad || align_cls == ARG_HUGE))
+    /* As in alloc: a size (b.bad) or an alignment beyond uint64_t never fits;
+     * the item named is the first huge size, else the first. */
+    if (b.n && (b.bad || align_cls == ARG_HUGE)) {
         rc = TLSF_ENOMEM;
-    else
+        failed = b.bad ? b.bad_at : 0;
+    } else {
         OA_CALL(self, rc, tlsf_oa_alloc_many(self->a, b.v, b.n, align, items.buf, &failed));
-    if (rc != TLSF_OK)
+    }
+    if (rc == TLSF_ENOMEM)
+        oom_error((PyObject *)self, b.v[failed], align, (Py_ssize_t)failed);
+    else if (rc != TLSF_OK)
         oa_error(self, rc, 0, NULL);
     return alloc_many_result(rc, res, &items, &b);
 }

@@ -167,10 +167,12 @@ def assert_offset_consistent(oa, live: dict | None = None) -> None:
 
 
 def outcome(method, *args):
+    """The result, or the class and message of an expected error: the C core
+    and the twin must say the same thing, not only raise the same class."""
     try:
         return method(*args)
     except (tlsf.OutOfMemoryError, tlsf.InvalidOffsetError, ValueError) as e:
-        return type(e)
+        return type(e), str(e)
 
 
 class Lockstep:

@@ -1,8 +1,9 @@
 """Argument conversion, and the other binding helpers shared by the twin's
 public classes (`Heap`, `OffsetAllocator`).
 
-The binding ``_core.c`` does the same in C (as_size, as_align, as_range_arg,
-batch_values, offsets_result, is_size_arg, plain_data_format). Every
+The C binding does the same (binding/args.h, batch.c, memory.c, errors.c:
+as_size, as_pow2, as_range_arg, batch_values, offsets_result, is_size_arg,
+plain_data_format, oom_error). Every
 argument is converted before an allocator is touched: an ``__index__`` that
 uses the allocator runs first.
 """
@@ -13,6 +14,9 @@ import struct
 from array import array
 from operator import index
 from typing import Any
+
+from tlsf._errors import OutOfMemoryError
+from tlsf.pure.classes import U64_MAX
 
 
 def size_arg(x: Any) -> int:
@@ -29,6 +33,27 @@ def align_arg(x: Any) -> int:
     if v <= 0 or v & (v - 1):
         raise ValueError(f"alignment must be a power of two, not {v}")
     return v
+
+
+def oom(size: int, align: int, item: int = -1) -> OutOfMemoryError:
+    """The error of an allocation of `size` bytes aligned to `align` that
+    nothing can hold; `item` >= 0 names the item of alloc_many. Worded as
+    the C binding's oom_error, which sees sizes beyond 64 bits as 2**64-1
+    and alignments beyond them as 2**63: those read "or more"."""
+    at = f" (item {item})" if item >= 0 else ""
+    if size >= U64_MAX:
+        return OutOfMemoryError(f"cannot allocate 2**64-1 bytes or more{at}")
+    if align >= 1 << 63:
+        return OutOfMemoryError(f"cannot allocate {size} bytes aligned to 2**63 or more{at}")
+    return OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}{at}")
+
+
+def oom_realloc(offset: int, size: int) -> OutOfMemoryError:
+    """The error of a realloc of `offset` to `size` bytes that nothing can
+    hold (the binding's words, heap.c: heap_realloc)."""
+    if size >= U64_MAX:
+        return OutOfMemoryError(f"cannot reallocate offset {offset} to 2**64-1 bytes or more")
+    return OutOfMemoryError(f"cannot reallocate offset {offset} to {size} bytes")
 
 
 def range_arg(x: Any, what: str) -> int:

@@ -41,7 +41,7 @@ from typing import Any
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
-from tlsf.pure.args import align_arg, integers, no_copy, offsets_result, range_arg, size_arg
+from tlsf.pure.args import align_arg, integers, no_copy, offsets_result, oom, range_arg, size_arg
 from tlsf.pure.classes import CLASS_NONE, U64_MAX, Classes
 from tlsf.pure.journal import MISSING, atomic, register
 
@@ -286,7 +286,7 @@ class TlsfOffset:
         if not au:
             au = 1
         if need > self.capacity or au > self.capacity:
-            raise OutOfMemoryError("out of memory")
+            raise oom(size, align)
         # worst-case padding is au - 1 units (saturated: then only the own list can serve)
         search = U64_MAX if au - 1 > U64_MAX - need else need + au - 1
         # First the head of the request's own list, then good fit (as tlsf.c).
@@ -297,7 +297,7 @@ class TlsfOffset:
         if b is None:
             i = cls.find_suitable(cls.map_ceil(search))
             if i == CLASS_NONE:
-                raise OutOfMemoryError("out of memory")
+                raise oom(size, align)
             b = self.heads[i]
             assert b is not None  # the bitmaps name a non-empty list
         self.remove_free(b)
@@ -380,9 +380,11 @@ class TlsfOffset:
         try:
             for size in sizes:
                 out.append(self.alloc(size, align))
-        except MemoryError:
+        except MemoryError as e:
             for offset in reversed(out):
                 self.free_offset(offset, True)
+            if isinstance(e, OutOfMemoryError):
+                raise oom(sizes[len(out)], align, len(out)) from None
             raise
         return out
 
@@ -719,6 +721,9 @@ class OffsetAllocator:
     alignment of 2**64 or more is refused here (OutOfMemoryError), not by the
     engine, and offsets may be 2**63 or more."""
 
+    # no other attributes, as the C type has none (__weakref__: journal.register)
+    __slots__ = ("__weakref__", "_lock", "_t")
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError("type 'tlsf.pure.OffsetAllocator' is not an acceptable base type")
 
@@ -731,7 +736,7 @@ class OffsetAllocator:
             raise ValueError(f"granularity must be a power of two, not {granularity}")
         sl_len = index(sl_len)
         if not 1 <= sl_len <= 64 or sl_len & (sl_len - 1):
-            raise ValueError("sl_len must be a power of two in 1..64")
+            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
         capacity = range_arg(capacity, "capacity")
         if capacity > U64_MAX:
             raise ValueError(f"capacity must be below 2**64, not {capacity}")
@@ -757,7 +762,7 @@ class OffsetAllocator:
         if align.__class__ is not int or align != 1:
             align = align_arg(align)
         if size > U64_MAX or align > U64_MAX:  # never fits, even in 2**64 - 1 bytes
-            raise OutOfMemoryError("out of memory")
+            raise oom(size, align)
         with self._lock: return atomic(self._t, TlsfOffset.alloc, size, align)  # noqa: E701
 
     def free(self, offset: int) -> None:
@@ -787,8 +792,11 @@ class OffsetAllocator:
         or a uint64 ndarray when given an ndarray."""
         values = [size_arg(v) for v in integers(sizes)]
         align = align_arg(align)
-        if values and (align > U64_MAX or max(values) > U64_MAX):  # as in alloc
-            raise OutOfMemoryError("out of memory")
+        huge = next((k for k, v in enumerate(values) if v > U64_MAX), -1)
+        if huge >= 0:  # as in alloc, before anything is allocated
+            raise oom(values[huge], align, huge)
+        if values and align > U64_MAX:
+            raise oom(values[0], align, 0)
         result, items = offsets_result(sizes, len(values), wide=True)
 
         def op(t: TlsfOffset) -> Any:

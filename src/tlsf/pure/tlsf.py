@@ -42,6 +42,8 @@ from tlsf.pure.args import (
     is_size_arg,
     no_copy,
     offsets_result,
+    oom,
+    oom_realloc,
     plain_data_format,
     range_arg,
     size_arg,
@@ -121,7 +123,7 @@ class Tlsf:
 
     def __init__(self, memory: memoryview, capacity: int, sl_len: int) -> None:
         if not control_size(capacity, sl_len):
-            raise ValueError("sl_len must be a power of two in 1..64")
+            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
         self.capacity = capacity
         self.limit = capacity - MIN_BLOCK if capacity >= MIN_BLOCK else 0
         self.cls = Classes(sl_len.bit_length() - 1, GRAN_LOG2, fl_count_for(capacity))
@@ -380,7 +382,7 @@ class Tlsf:
 
     def alloc(self, size: int, align: int) -> int:
         if size > self.capacity or align > self.capacity:
-            raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
+            raise oom(size, align)
         need = block_size_for(size)
         # worst-case padding: align_gap() <= align + GRANULARITY
         search = need if align <= GRANULARITY else need + align + GRANULARITY
@@ -396,7 +398,7 @@ class Tlsf:
             # Good fit: every block of the list found is large enough.
             i = cls.find_suitable(cls.map_ceil(search))
             if i == CLASS_NONE:
-                raise OutOfMemoryError(f"cannot allocate {size} bytes aligned to {align}")
+                raise oom(size, align)
             b = self.heads[i]
         bsize = self.check_head(b, i)
         gap = align_gap(b, align)
@@ -443,7 +445,7 @@ class Tlsf:
         b = p - HEADER_SIZE
         word = self.check_used_block(b)
         if size > self.capacity:
-            raise OutOfMemoryError(f"cannot reallocate to {size} bytes")
+            raise oom_realloc(p, size)
         old = word & SIZE_MASK
         need = block_size_for(size)
         align_log2 = word >> ALIGN_SHIFT
@@ -500,7 +502,10 @@ class Tlsf:
                 self.allocated_bytes -= old - HEADER_SIZE
                 return self.carve(prev, avail, gap, need, align_log2)
         # 4. Allocate elsewhere, copy, free.
-        q = self.alloc(size, 1 << align_log2)
+        try:
+            q = self.alloc(size, 1 << align_log2)
+        except OutOfMemoryError:
+            raise oom_realloc(p, size) from None
         dst = slice(q, q + old - HEADER_SIZE)
         log += (self.bytes, dst, self.bytes[dst].tobytes())
         self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
@@ -526,7 +531,7 @@ class Tlsf:
                 padded = 1 if self.words[(p - HEADER_SIZE) >> 3] & F_PREV_FREE else 0
                 splits.append(self.free_blocks + 1 - free_blocks - padded == 1)
         except (OutOfMemoryError, CorruptionError) as e:
-            error = e
+            error = oom(sizes[len(out)], align, len(out)) if isinstance(e, OutOfMemoryError) else e
             for p, split in zip(reversed(out), reversed(splits)):
                 try:
                     self.free_offset(p, split, True)
@@ -576,7 +581,7 @@ class Tlsf:
                 raise self.corrupt(s)
             ps = w[(s >> 3) + W_POOL_START]
             if ps < end and start < s + SENTINEL_SIZE:
-                raise ValueError(f"range [{start}, {end}) overlaps the pool [{ps}, {s + SENTINEL_SIZE})")
+                raise ValueError(f"range [{start}, {end}) overlaps a pool")
             if ps >= end:
                 break
             prev = s
@@ -881,7 +886,10 @@ def anonymous_memory(n: int) -> mmap.mmap:
 
 
 class Heap:
-    """A TLSF heap over `memory` (mirrors the binding _core.c; see tlsf.Heap)."""
+    """A TLSF heap over `memory` (mirrors the binding, binding/heap.c; see tlsf.Heap)."""
+
+    # no other attributes, as the C type has none (__weakref__: journal.register)
+    __slots__ = ("__weakref__", "_base", "_capacity", "_lock", "_owned", "_sl_len", "_t", "_views")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError("type 'tlsf.pure.Heap' is not an acceptable base type")
@@ -890,8 +898,10 @@ class Heap:
         sl_len = index(sl_len)
         if is_size_arg(memory):
             memory = index(memory)
-            if not 0 <= memory <= MAX_CAPACITY:
-                raise ValueError(f"memory size must be in 0..{MAX_CAPACITY}, not {memory}")
+            if memory < 0:
+                raise ValueError(f"memory size must be >= 0, not {memory}")
+            if memory > MAX_CAPACITY:
+                raise ValueError(f"memory of {memory} bytes exceeds the largest capacity, 2**58")
             memory = anonymous_memory(memory) if memory else bytearray()
             self._owned: Any = memory
         else:
@@ -919,7 +929,7 @@ class Heap:
         self._views: list[weakref.ref[Any]] = []  # one per view(), see exported_view
         capacity = self._base.nbytes
         if capacity > MAX_CAPACITY:
-            raise ValueError(f"memory of {capacity} bytes exceeds {MAX_CAPACITY}")
+            raise ValueError(f"memory of {capacity} bytes exceeds the largest capacity, 2**58")
         if not control_size(capacity, sl_len):
             raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
         self._capacity = capacity
@@ -1041,7 +1051,9 @@ class Heap:
                 return
             self._views = [r for r in self._views if r() is not None]
             if self._views:
-                raise BufferError(f"{len(self._views)} views of the heap are still alive")
+                n = len(self._views)
+                exports = f"{n} export{'' if n == 1 else 's'}"
+                raise BufferError(f"cannot close the heap while views of it are alive ({exports})")
             self._base.release()
             self._t.words.release()
             self._t = None
