@@ -320,9 +320,9 @@ static PyMethodDef oa_methods[] = {
     {"usable_size", FASTCALL_KW(oa_usable_size), METH_FASTCALL | METH_KEYWORDS,
      "usable_size(offset) -> int\n\nBytes of the live allocation at offset."},
     {"alloc_many", FASTCALL_KW(oa_alloc_many), METH_FASTCALL | METH_KEYWORDS,
-     "alloc_many(sizes, align=1) -> array('q') or ndarray\n\nAllocate every size in sizes (an "
+     "alloc_many(sizes, align=1) -> array('Q') or ndarray\n\nAllocate every size in sizes (an "
      "iterable or a buffer of integers), all aligned to align; all or nothing. The offsets come "
-     "back as array('q'), or an int64 ndarray when sizes is one."},
+     "back as array('Q'), or a uint64 ndarray when sizes is one."},
     {"free_many", FASTCALL_KW(oa_free_many), METH_FASTCALL | METH_KEYWORDS,
      "free_many(offsets)\n\nFree every offset in offsets (an iterable or a buffer of integers); "
      "all are validated (live, listed once) before any is freed."},
