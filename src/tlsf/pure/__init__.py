@@ -14,8 +14,11 @@ C file                     twin module
 ``csrc/tlsf_offset.c``     `tlsf.pure.offset`: the out-of-band engine
                            (`TlsfOffset`), and `OffsetAllocator`, the twin of
                            the binding's OffsetAllocator
-``src/tlsf/_core.c``       the argument conversions of both classes:
-                           `tlsf.pure.args`
+``binding/args.c``        `tlsf.pure.args`: the argument conversions and
+                           messages of both classes (with batch.c, errors.c)
+(none)                     `tlsf.pure.journal`: the undo journal that makes
+                           each operation atomic under interrupts (C cannot
+                           be interrupted inside a core call)
 =========================  ==================================================
 
 It is the readable reference, the fallback where no compiler exists

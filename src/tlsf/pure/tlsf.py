@@ -3,7 +3,7 @@
 This module is the readable reference of ``csrc/tlsf.c``. Class `Tlsf` mirrors
 that file function for function, with the same names (``tlsf_alloc`` there is
 `Tlsf.alloc` here); the size classes and bitmaps are `tlsf.pure.classes`
-(``tlsf_classes.h``), as in C. Class `Heap` mirrors the binding ``_core.c``.
+(``tlsf_classes.h``), as in C. Class `Heap` mirrors the binding ``binding/heap.c``.
 For the same configuration and the same calls both return identical offsets
 and walks, which the differential test checks.
 
