@@ -50,7 +50,7 @@ def core_sources():
 ext_modules = []
 if MODE != "0" and sys.implementation.name == "cpython":
     flags = ["-O2", "-std=c11"] if os.name != "nt" else []
-    headers = glob.glob("csrc/*.h") + glob.glob("binding/*.h") + glob.glob("src/tlsf/include/*.h")
+    headers = glob.glob("csrc/*.h") + glob.glob("csrc/platform/*.h") + glob.glob("binding/*.h") + glob.glob("src/tlsf/include/*.h")
     binding = sorted(f for f in glob.glob("binding/*.c") if os.path.basename(f) != "floor.c")
     ext_modules.append(
         Extension(

@@ -13,7 +13,7 @@ _Static_assert(TLSF_CAPI_OK == TLSF_OK && TLSF_CAPI_ENOMEM == TLSF_ENOMEM && TLS
 static int capi_get_core(PyObject *heap, struct tlsf **t, uint8_t **base, uint64_t *capacity)
 {
     if (!is_heap(heap)) {
-        PyErr_Format(PyExc_TypeError, "a tlsf._core.Heap is needed, not %.200s", Py_TYPE(heap)->tp_name);
+        PyErr_Format(PyExc_TypeError, "a tlsf._core.Heap or FlexHeap is needed, not %.200s", Py_TYPE(heap)->tp_name);
         return -1;
     }
     HeapObject *self = (HeapObject *)heap;
@@ -57,17 +57,17 @@ static void capi_unlock(PyObject *heap)
 
 static int capi_alloc(PyObject *heap, uint64_t size, uint64_t align, uint64_t *offset)
 {
-    CAPI_CALL(heap, tlsf_alloc(self->t, self->base, size, align, offset));
+    CAPI_CALL(heap, core_alloc(self, size, align, offset));
 }
 
 static int capi_free(PyObject *heap, uint64_t offset)
 {
-    CAPI_CALL(heap, tlsf_free(self->t, self->base, offset));
+    CAPI_CALL(heap, core_free(self, offset));
 }
 
 static int capi_realloc(PyObject *heap, uint64_t offset, uint64_t size, uint64_t *new_offset)
 {
-    CAPI_CALL(heap, tlsf_realloc(self->t, self->base, offset, size, new_offset));
+    CAPI_CALL(heap, core_realloc(self, offset, size, new_offset));
 }
 
 static int capi_usable_size(PyObject *heap, uint64_t offset, uint64_t *size)

@@ -13,7 +13,7 @@
  * C pointer into heap state is kept across anything that may run Python code
  * (conversions, object allocation, which may trigger the GC and finalizers).
  */
-#include "heap.h"
+#include "heap_methods.h"
 
 #include <string.h>
 
@@ -53,33 +53,33 @@ uint64_t heap_bad_offset(PyObject *heap)
 
 /* --------------------------------------------------------- hot path methods */
 
-static PyObject *heap_alloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_alloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     uint64_t size, align, out;
     int align_cls;
     int rc;
     if (UNLIKELY(size_align_args((PyObject *)self, "alloc", args, nargs, kwnames, &size, &align, &align_cls) < 0))
         return NULL;
-    HEAP_CALL(self, rc, tlsf_alloc(self->t, self->base, size, align, &out));
+    HEAP_CALL(self, rc, core_alloc(self, size, align, &out));
     if (LIKELY(rc == TLSF_OK))
         return PyLong_FromLongLong((long long)out); /* < 2**58 */
     return alloc_error(self, rc, size, align, -1);
 }
 
-static PyObject *heap_free(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_free(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     uint64_t offset;
     PyObject *bad = NULL;
     int rc;
     if (UNLIKELY(offset_arg((PyObject *)self, "free", args, nargs, kwnames, &offset, &bad) < 0))
         return NULL;
-    HEAP_CALL(self, rc, tlsf_free(self->t, self->base, offset));
+    HEAP_CALL(self, rc, core_free(self, offset));
     if (LIKELY(rc == TLSF_OK))
         Py_RETURN_NONE;
     return heap_error(self, rc, offset, bad);
 }
 
-static PyObject *heap_usable_size(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_usable_size(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     uint64_t offset, out;
     PyObject *bad = NULL;
@@ -92,14 +92,14 @@ static PyObject *heap_usable_size(HeapObject *self, PyObject *const *args, Py_ss
     return heap_error(self, rc, offset, bad);
 }
 
-static PyObject *heap_realloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_realloc(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *bad = NULL;
     uint64_t offset, size, out;
     int rc;
     if (offset_size_args((PyObject *)self, "realloc", args, nargs, kwnames, &offset, &bad, &size) < 0)
         return NULL;
-    HEAP_CALL(self, rc, tlsf_realloc(self->t, self->base, offset, size, &out));
+    HEAP_CALL(self, rc, core_realloc(self, offset, size, &out));
     if (LIKELY(rc == TLSF_OK))
         return PyLong_FromLongLong((long long)out);
     if (rc == TLSF_ENOMEM) {
@@ -192,7 +192,7 @@ static PyObject *heap_append_free_block(HeapObject *self, PyObject *const *args,
 
 /* ------------------------------------------------------------------- batch */
 
-static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *res;
     Py_buffer items;
@@ -202,20 +202,20 @@ static PyObject *heap_alloc_many(HeapObject *self, PyObject *const *args, Py_ssi
     int rc;
     if (alloc_many_args((PyObject *)self, args, nargs, kwnames, 0, &b, &align, &res, &items) < 0)
         return NULL;
-    HEAP_CALL(self, rc, tlsf_alloc_many(self->t, self->base, b.v, b.n, align, items.buf, &failed));
+    HEAP_CALL(self, rc, core_alloc_many(self, b.v, b.n, align, items.buf, &failed));
     if (rc != TLSF_OK)
         alloc_error(self, rc, rc == TLSF_ENOMEM ? b.v[failed] : 0, align, (Py_ssize_t)failed);
     return alloc_many_result(rc, res, &items, &b);
 }
 
-static PyObject *heap_free_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_free_many(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     size_t bad = 0;
     batch_t b;
     int rc;
     if (free_many_args((PyObject *)self, args, nargs, kwnames, &b) < 0)
         return NULL;
-    HEAP_CALL(self, rc, tlsf_free_many(self->t, self->base, b.v, b.n, &bad));
+    HEAP_CALL(self, rc, core_free_many(self, b.v, b.n, &bad));
     if (rc == RC_CLOSED) {
         batch_clear(&b);
         return closed_error(NULL);
@@ -225,7 +225,7 @@ static PyObject *heap_free_many(HeapObject *self, PyObject *const *args, Py_ssiz
 
 /* -------------------------------------------------------------- inspection */
 
-static PyObject *heap_stats(HeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *heap_stats(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     tlsf_stats_t s;
     int rc;
@@ -235,7 +235,7 @@ static PyObject *heap_stats(HeapObject *self, PyObject *Py_UNUSED(ignored))
     return stats_object((PyObject *)self, &s);
 }
 
-static PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     tlsf_stats_t s;
     blocks_t b;
@@ -256,7 +256,7 @@ static PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
     return blocks_iter((PyObject *)self, &b, rc);
 }
 
-static PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     char msg[512];
     int rc;
@@ -341,7 +341,7 @@ static PyType_Spec export_spec = {
     .slots = export_slots,
 };
 
-static PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *a[2], *bad = NULL, *bad_size = NULL;
     uint64_t offset, size = 0, usable;
@@ -369,6 +369,11 @@ static PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_Format(PyExc_ValueError, "view size %llu outside 0..%llu (the usable size)", ULL(size), ULL(usable));
         return NULL;
     }
+    return heap_export(self, offset, size);
+}
+
+PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size)
+{
     ExportObject *e = PyObject_GC_New(ExportObject, state_of((PyObject *)self)->ExportType);
     if (!e)
         return NULL;
@@ -395,12 +400,16 @@ static void heap_release(HeapObject *self)
     self->t = NULL;
     self->base = NULL;
     tlsf_unlock(&self->lock);
+    if (self->flex) {
+        flex_release(self);
+        return;
+    }
     PyMem_Free(t);
     if (self->buf.obj)
         PyBuffer_Release(&self->buf); /* sets buf.obj to NULL */
 }
 
-static PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (!self->t)
         Py_RETURN_NONE;
@@ -427,7 +436,7 @@ static PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
 /* The heap takes part in garbage collection: its memory may refer back to it
  * (a bytearray subclass with the heap in an attribute, an object holding
  * both), and such a cycle must be freed. */
-static int heap_traverse(HeapObject *self, visitproc visit, void *arg)
+int heap_traverse(HeapObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self)); /* a heap type */
     Py_VISIT(self->buf.obj);
@@ -438,7 +447,7 @@ static int heap_traverse(HeapObject *self, visitproc visit, void *arg)
 /* Breaks a cycle through the memory, as close() would; while views are alive
  * nothing is released (their memoryviews are garbage too, and releasing them
  * lets a later collection finish the job). */
-static int heap_clear(HeapObject *self)
+int heap_clear(HeapObject *self)
 {
     if (self->exports)
         return 0;
@@ -447,7 +456,7 @@ static int heap_clear(HeapObject *self)
     return 0;
 }
 
-static void heap_dealloc(HeapObject *self)
+void heap_dealloc(HeapObject *self)
 {
     PyObject_GC_UnTrack(self);
     /* No view can be alive: each holds a reference to the heap. */
@@ -579,13 +588,13 @@ fail:
     return NULL;
 }
 
-static PyObject *heap_enter(HeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *heap_enter(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_INCREF(self);
     return (PyObject *)self;
 }
 
-static PyObject *heap_exit(HeapObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
+PyObject *heap_exit(HeapObject *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
 {
     return heap_close(self, NULL);
 }
@@ -603,65 +612,35 @@ static PyObject *heap_repr(HeapObject *self)
                                 self->sl_len, ULL(s.allocations));
 }
 
-static PyObject *heap_get_capacity(HeapObject *self, void *Py_UNUSED(closure))
+PyObject *heap_get_capacity(HeapObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromUnsignedLongLong(self->capacity);
 }
 
-static PyObject *heap_get_sl_len(HeapObject *self, void *Py_UNUSED(closure))
+PyObject *heap_get_sl_len(HeapObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromUnsignedLong(self->sl_len);
 }
 
-static PyObject *heap_get_closed(HeapObject *self, void *Py_UNUSED(closure))
+PyObject *heap_get_closed(HeapObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->t == NULL);
 }
 
 static PyMethodDef heap_methods[] = {
-    {"alloc", FASTCALL_KW(heap_alloc), METH_FASTCALL | METH_KEYWORDS,
-     "alloc(size, align=1) -> int\n\nAllocate size bytes aligned to align (a power of two); "
-     "return the payload offset. OutOfMemoryError if nothing fits."},
-    {"free", FASTCALL_KW(heap_free), METH_FASTCALL | METH_KEYWORDS,
-     "free(offset)\n\nFree the allocation at offset. InvalidOffsetError if it is not live."},
-    {"realloc", FASTCALL_KW(heap_realloc), METH_FASTCALL | METH_KEYWORDS,
-     "realloc(offset, size) -> int\n\nResize an allocation, keeping its contents and alignment; "
-     "return its (possibly new) offset. On failure the allocation is untouched."},
-    {"usable_size", FASTCALL_KW(heap_usable_size), METH_FASTCALL | METH_KEYWORDS,
-     "usable_size(offset) -> int\n\nBytes usable at the live allocation at offset."},
+    HEAP_SHARED_METHODS,
     {"insert_free_block", FASTCALL_KW(heap_insert_free_block), METH_FASTCALL | METH_KEYWORDS,
      "insert_free_block(offset, size) -> int\n\nMake [offset, offset+size) a new pool; "
      "return the bytes taken (0 if too small)."},
     {"append_free_block", FASTCALL_KW(heap_append_free_block), METH_FASTCALL | METH_KEYWORDS,
      "append_free_block(offset, size) -> int\n\nGrow the pool that ends at offset by size bytes; "
      "return the bytes added."},
-    {"alloc_many", FASTCALL_KW(heap_alloc_many), METH_FASTCALL | METH_KEYWORDS,
-     "alloc_many(sizes, align=1) -> array('q') or ndarray\n\nAllocate every size in sizes (an "
-     "iterable or a buffer of integers), all aligned to align; all or nothing. The offsets come "
-     "back as array('q'), or an int64 ndarray when sizes is one."},
-    {"free_many", FASTCALL_KW(heap_free_many), METH_FASTCALL | METH_KEYWORDS,
-     "free_many(offsets)\n\nFree every offset in offsets (an iterable or a buffer of integers); "
-     "all are validated before any is freed."},
-    {"stats", (PyCFunction)heap_stats, METH_NOARGS, "stats() -> tlsf.Stats"},
-    {"walk", (PyCFunction)heap_walk, METH_NOARGS,
-     "walk() -> iterator of tlsf.BlockInfo\n\nEvery block of every pool in address order."},
-    {"check", (PyCFunction)heap_check, METH_NOARGS,
-     "check()\n\nFull invariant check; CorruptionError if the heap is inconsistent."},
-    {"view", FASTCALL_KW(heap_view), METH_FASTCALL | METH_KEYWORDS,
-     "view(offset, size=None) -> memoryview\n\nA writable view of the first size bytes "
-     "(default: all usable bytes) of the live allocation at offset."},
-    {"close", (PyCFunction)heap_close, METH_NOARGS,
-     "close()\n\nRelease the memory and the control structure. Idempotent; BufferError "
-     "while views are alive (the heap then stays open)."},
-    {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef heap_getset[] = {
     {"capacity", (getter)heap_get_capacity, NULL, "Size of the memory in bytes.", NULL},
-    {"sl_len", (getter)heap_get_sl_len, NULL, "Second-level lists per first-level class.", NULL},
-    {"closed", (getter)heap_get_closed, NULL, "True once close() has succeeded.", NULL},
+    HEAP_SHARED_GETSET,
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -1,10 +1,12 @@
 /*
- * heap.h: the Heap object, shared by heap.c (the type), capi.c (the C API)
- * and errors.c (the offset of a corruption).
+ * heap.h: the Heap object, shared by heap.c (the type Heap), flex.c (the type
+ * FlexHeap, a Heap object with a growable arena), capi.c (the C API) and
+ * errors.c (the offset of a corruption).
  *
  * A Heap owns one control structure (PyMem_Malloc) and keeps the caller's
  * buffer exported for its whole life, which pins it: the arena can neither
- * move nor shrink under the core.
+ * move nor shrink under the core. A FlexHeap's control structure and arena
+ * are its own reservation (flex.c), which never moves either.
  */
 #ifndef TLSF_BINDING_HEAP_H
 #define TLSF_BINDING_HEAP_H
@@ -12,6 +14,7 @@
 #include "lock.h"
 #include "state.h"
 #include "tlsf.h"
+#include "tlsf_flex.h"
 
 typedef struct {
     PyObject_HEAD
@@ -19,6 +22,7 @@ typedef struct {
      * under the lock (see lock.h) */
     tlsf_t *t;          /* control structure; NULL once closed */
     uint8_t *base;      /* start of the arena (buf.buf) */
+    tlsf_flex_t *flex;  /* FlexHeap: the growable heap over t and base; NULL for a Heap */
     tlsf_lock_t lock;
     /* cold, and under the GIL */
     uint64_t capacity;  /* still readable after close */
@@ -42,10 +46,48 @@ typedef struct {
         tlsf_unlock(&(self)->lock);                              \
     } while (0)
 
-/* Whether o is a Heap (of any interpreter): the types cannot be subclassed. */
+/* The core calls that change allocations, through the flex engine (which
+ * grows the arena and gives pages back) for a FlexHeap; called as HEAP_CALL's
+ * `call`, under the lock. One predictable branch on the hot path. */
+static inline int core_alloc(HeapObject *h, uint64_t size, uint64_t align, uint64_t *out)
+{
+    return h->flex ? tlsf_flex_alloc(h->flex, size, align, out) : tlsf_alloc(h->t, h->base, size, align, out);
+}
+
+static inline int core_free(HeapObject *h, uint64_t offset)
+{
+    return h->flex ? tlsf_flex_free(h->flex, offset) : tlsf_free(h->t, h->base, offset);
+}
+
+static inline int core_realloc(HeapObject *h, uint64_t offset, uint64_t size, uint64_t *out)
+{
+    return h->flex ? tlsf_flex_realloc(h->flex, offset, size, out) : tlsf_realloc(h->t, h->base, offset, size, out);
+}
+
+static inline int core_alloc_many(HeapObject *h, const uint64_t *sizes, size_t n, uint64_t align, uint64_t *out,
+                                  size_t *failed)
+{
+    return h->flex ? tlsf_flex_alloc_many(h->flex, sizes, n, align, out, failed)
+                   : tlsf_alloc_many(h->t, h->base, sizes, n, align, out, failed);
+}
+
+static inline int core_free_many(HeapObject *h, const uint64_t *offsets, size_t n, size_t *bad)
+{
+    return h->flex ? tlsf_flex_free_many(h->flex, offsets, n, bad) : tlsf_free_many(h->t, h->base, offsets, n, bad);
+}
+
+/* Whether o is a Heap or a FlexHeap (of any interpreter): they share their
+ * deallocator, and neither can be subclassed. */
 HIDDEN int is_heap(PyObject *o);
 /* Where the core last found corruption (TLSF_NIL if nowhere, or closed). */
 HIDDEN uint64_t heap_bad_offset(PyObject *heap);
+
+/* The shared slots of both types: FlexHeap's object is a HeapObject too. */
+HIDDEN void heap_dealloc(HeapObject *self);
+HIDDEN int heap_traverse(HeapObject *self, visitproc visit, void *arg);
+HIDDEN int heap_clear(HeapObject *self);
+/* FlexHeap (flex.c): gives back the reservation of a closed FlexHeap. */
+HIDDEN void flex_release(HeapObject *self);
 
 /* Heap(memory) (memory.c): whether `memory` is a size (-1 on error), the
  * anonymous memory made for one, whether a buffer format is plain data. */

@@ -372,8 +372,8 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
 /* Free region [b, b+size), already unlinked from any neighbour, becomes a
  * free block, merged with the free neighbours described by nb; at_head as
  * insert_free. */
-TLSF_HOT void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb,
-                      int at_head)
+TLSF_HOT uint64_t release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb,
+                          int at_head)
 {
     if (nb->next_free) {
         remove_free(t, base, nb->next, nb->next_size, nb->next_index);
@@ -387,6 +387,7 @@ TLSF_HOT void release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const
     wr(base, b, W_SIZE, size);
     link_next(base, b + size, b, 1);
     insert_free(t, base, b, size, at_head);
+    return b;
 }
 
 /* ------------------------------------------------------ public operations */
@@ -407,7 +408,7 @@ size_t tlsf_control_size(uint64_t capacity, unsigned sl_len)
     return sizeof(struct tlsf) + 8 * (2 * (size_t)fl_count_for(capacity) * sl_len + (size_t)live_words_for(capacity));
 }
 
-int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
+int tlsf_init_zeroed(tlsf_t *t, uint64_t capacity, unsigned sl_len)
 {
     if (!tlsf_control_size(capacity, sl_len))
         return TLSF_ERANGE;
@@ -425,8 +426,15 @@ int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
     t->live_index = 2 * n_lists;
     for (uint64_t i = 0; i < 2 * n_lists; i++)
         t->lists[i] = NIL;
-    memset(live_bitmap(t), 0, 8 * t->live_words);
     return TLSF_OK;
+}
+
+int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len)
+{
+    int rc = tlsf_init_zeroed(t, capacity, sl_len);
+    if (!rc)
+        memset(live_bitmap(t), 0, 8 * t->live_words);
+    return rc;
 }
 
 uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
@@ -473,8 +481,9 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
  * read it from the header. alloc_many's rollback knows it from the call
  * instead (on a corrupted heap the block after may look free without being
  * the call's) and puts the block back at_head of its list, where alloc took
- * it, so that lists, bitmaps and statistics are as before the call. */
-TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, int at_head)
+ * it, so that lists, bitmaps and statistics are as before the call.
+ * out: NULL, or gets what the free did (tlsf_freed_t). */
+TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, int at_head, tlsf_freed_t *out)
 {
     if (UNLIKELY(!is_live(t, p)))
         return TLSF_EINVAL;
@@ -491,11 +500,21 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
     set_live(t, p, 0);
     t->allocations--;
     t->allocated_bytes -= size - HDR;
-    release(t, base, b, size, &nb, at_head);
+    b = release(t, base, b, size, &nb, at_head);
+    if (out) {
+        out->size = size;
+        out->merged = b;
+        out->merged_size = rd(base, b, W_SIZE);
+    }
     return TLSF_OK;
 }
 
-int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p) { return free_offset(t, base, p, -1, 0); }
+int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p) { return free_offset(t, base, p, -1, 0, NULL); }
+
+int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
+{
+    return free_offset(t, base, p, -1, 0, out);
+}
 
 int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *out)
 {
@@ -507,6 +526,37 @@ int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t 
         return rc;
     *out = (w & SIZE_MASK) - HDR;
     return TLSF_OK;
+}
+
+int tlsf_alignment(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *out)
+{
+    uint64_t w;
+    int rc;
+    if (!is_live(t, p))
+        return TLSF_EINVAL;
+    if ((rc = check_used_block(t, base, p - HDR, &w)))
+        return rc;
+    *out = (uint64_t)1 << (w >> ALIGN_SHIFT);
+    return TLSF_OK;
+}
+
+uint64_t tlsf_grow_need(const tlsf_t *t, uint64_t size, uint64_t align)
+{
+    if (!align || (align & (align - 1)) || size > t->capacity || align > t->capacity)
+        return UINT64_MAX;
+    uint64_t need = block_size_for(size), search = align <= GRAN ? need : need + align + GRAN;
+    /* a block of at least the lower bound of class map_ceil(search) is found by the search */
+    unsigned m = log2_floor(search), sli = t->cls.sl_log2;
+    return m > sli ? round_up(search, (uint64_t)1 << (m - sli)) : search;
+}
+
+void tlsf_live_words(tlsf_t *t, uint64_t lo, uint64_t hi, uint8_t **start, uint64_t *bytes)
+{
+    uint64_t first = (lo / GRAN + 63) / 64, end = hi / GRAN / 64;
+    if (end > t->live_words)
+        end = t->live_words;
+    *start = (uint8_t *)&live_bitmap(t)[first];
+    *bytes = end > first ? 8 * (end - first) : 0;
 }
 
 int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *out)
@@ -602,7 +652,7 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
         if (rc) {
             *failed = k;
             while (k--)
-                if (free_offset(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1), 1))
+                if (free_offset(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1), 1, NULL))
                     rc = TLSF_ECORRUPT; /* that block stays allocated; the others go on */
             return rc;
         }
@@ -614,7 +664,8 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
     return TLSF_OK;
 }
 
-int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad)
+int tlsf_free_many_notify(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad,
+                          tlsf_freed_fn freed, void *ctx)
 {
     /* Validate all before freeing any: each offset must be live and listed
      * once (its live bit is cleared as it is seen, then restored), and its
@@ -642,13 +693,21 @@ int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, 
         }
     }
     for (k = 0; k < n; k++) {
-        int rc = tlsf_free(t, base, offsets[k]);
+        tlsf_freed_t what;
+        int rc = free_offset(t, base, offsets[k], -1, 0, &what);
         if (rc) {
             *bad = k;
             return rc;
         }
+        if (freed)
+            freed(ctx, offsets[k], &what);
     }
     return TLSF_OK;
+}
+
+int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad)
+{
+    return tlsf_free_many_notify(t, base, offsets, n, bad, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------- pools */
@@ -775,7 +834,19 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
 
 void tlsf_fini(tlsf_t *t, uint8_t *base)
 {
-    UNPOISON(base, t->capacity);
+#if defined(TLSF_POISON)
+    /* Poison lies inside pools only: unpoison up to the end of the last one
+     * (a growable heap's capacity may be a terabyte of untouched address
+     * space), or everything when the pool chain is broken. */
+    uint64_t end = 0, s = t->first_pool;
+    while (s != NIL && valid_sentinel(t, base, s) && s + SENTINEL_SIZE > end) {
+        end = s + SENTINEL_SIZE;
+        s = rd(base, s, W_NEXT_POOL);
+    }
+    UNPOISON(base, s == NIL ? end : t->capacity);
+#else
+    (void)base;
+#endif
     t->magic = 0;
 }
 
@@ -983,9 +1054,16 @@ int tlsf_check(tlsf_t *t, const uint8_t *base, char *msg, size_t msglen)
         t->bad_offset = where;
         return rc;
     }
-    /* 3. the live bitmap holds exactly the used blocks */
-    uint64_t bits = 0, *live = live_bitmap(t);
-    for (uint64_t k = 0; k < t->live_words; k++)
+    /* 3. the live bitmap holds exactly the used blocks. Only its words up to
+     * the end of the last pool are counted: a growable heap's bitmap is sized
+     * for a reservation of up to a terabyte that the pools may never reach. A
+     * stray bit beyond every pool is harmless: the block it names has no
+     * USED header (the reservation reads as zeros), so it is refused as corrupt. */
+    uint64_t bits = 0, *live = live_bitmap(t), end = 0;
+    for (uint64_t s = t->first_pool; s != NIL; s = rd(base, s, W_NEXT_POOL))
+        end = s + SENTINEL_SIZE; /* pools are in address order, and sound after pass 1 */
+    uint64_t words = (end / GRAN + 63) / 64;
+    for (uint64_t k = 0; k < words && k < t->live_words; k++)
         bits += tlsf_popcount64(live[k]);
     if (bits != c.used)
         return fail(&c, NIL, "%llu live-allocation bits for %llu used blocks", ULL(bits), ULL(c.used));

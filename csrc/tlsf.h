@@ -39,6 +39,10 @@ size_t tlsf_control_size(uint64_t capacity, unsigned sl_len);
 
 /* Initialise `t` (tlsf_control_size bytes, 8-byte aligned) with no pools. */
 int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len);
+/* The same for a control structure whose bytes are all zero already (fresh
+ * anonymous or file memory): the live bitmap, which is sized by capacity, is
+ * not written, so that only the parts of it in use become resident. */
+int tlsf_init_zeroed(tlsf_t *t, uint64_t capacity, unsigned sl_len);
 /* Done with the heap: the arena becomes plain memory again (built with
  * -DTLSF_POISON, the core keeps free blocks and headers poisoned for
  * AddressSanitizer; this unpoisons the whole arena). */
@@ -53,11 +57,30 @@ uint64_t tlsf_bad_offset(const tlsf_t *t);
 int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out);
 /* O(1). */
 int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t offset);
+/* What a free did: the freed block [offset - 16, +size), and the free block
+ * that now holds it (merged with its free neighbours), [merged, +merged_size). */
+typedef struct {
+    uint64_t size, merged, merged_size;
+} tlsf_freed_t;
+/* tlsf_free, telling what it did. */
+int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t offset, tlsf_freed_t *out);
 /* Shrink in place, grow into a free next block, move into a free previous
  * block, else allocate + copy + free. The alignment of the original
  * allocation is kept. On failure the old allocation is untouched. */
 int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *out);
 int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t offset, uint64_t *out);
+/* The alignment live allocation `offset` was made with (kept by realloc). */
+int tlsf_alignment(const tlsf_t *t, const uint8_t *base, uint64_t offset, uint64_t *out);
+/* Bytes of free space that, appended to a pool as one free block, make
+ * tlsf_alloc(size, align) succeed whatever else the heap holds: the worst
+ * case for alignment, rounded up to a class boundary (good fit). UINT64_MAX
+ * for a request no heap of this capacity fits. O(1). */
+uint64_t tlsf_grow_need(const tlsf_t *t, uint64_t size, uint64_t align);
+/* The live bitmap's whole words for arena bytes [lo, hi), which must lie
+ * inside one free block after its header (so those words are zero): *start
+ * and *bytes (0: none). A growable heap gives their pages back with the
+ * block's. */
+void tlsf_live_words(tlsf_t *t, uint64_t lo, uint64_t hi, uint8_t **start, uint64_t *bytes);
 
 /* n allocations of sizes[k] bytes, all aligned to `align`, into out[]. All or
  * nothing: on failure *failed is the index that failed and every block this
@@ -68,6 +91,11 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
  * before any is freed; on TLSF_EINVAL *bad is the first invalid index and
  * nothing was freed. */
 int tlsf_free_many(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad);
+/* Called after each block a batch frees (payload offset, what the free did). */
+typedef void (*tlsf_freed_fn)(void *ctx, uint64_t offset, const tlsf_freed_t *what);
+/* tlsf_free_many, calling freed(ctx, offset, what) after each free. */
+int tlsf_free_many_notify(tlsf_t *t, uint8_t *base, const uint64_t *offsets, size_t n, size_t *bad,
+                          tlsf_freed_fn freed, void *ctx);
 
 /* Make [offset, offset+size) a new pool (rounded inwards to 16 bytes).
  * *taken = bytes consumed from `offset` (0 when too small for a pool). */

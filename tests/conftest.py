@@ -82,10 +82,69 @@ def round_down(x: int, a: int = GRAN) -> int:
     return x // a * a
 
 
+def heap_and_flex_fixture():
+    """A `Heap` fixture for a module whose tests hold for FlexHeap too: each
+    implementation's Heap, then its FlexHeap (ids c-flex, python-flex). Such
+    tests make their heaps with new_heap."""
+
+    @pytest.fixture(params=IMPLS + [f"{impl}-flex" for impl in IMPLS], name="Heap")
+    def heap_fixture(request):
+        impl, _, flex = request.param.partition("-")
+        return impl_class(impl, "FlexHeap" if flex else "Heap")
+
+    return heap_fixture
+
+
+def is_flex(cls) -> bool:
+    return cls.__name__ == "FlexHeap"
+
+
+class ArenaMemory:
+    """The bytes of a FlexHeap's pool as a bytearray-like object for tests
+    that read or scribble on a heap's memory: each access takes the arena
+    view (FlexHeap._arena) and releases it."""
+
+    def __init__(self, heap):
+        self.heap = heap
+
+    def _do(self, f):
+        v = self.heap._arena()
+        try:
+            return f(v)
+        finally:
+            v.release()
+
+    def __len__(self):
+        return self._do(len)
+
+    def __bytes__(self):
+        return self._do(lambda v: v.tobytes())
+
+    def __getitem__(self, key):
+        return self._do(lambda v: v[key].tobytes() if isinstance(key, slice) else v[key])
+
+    def __setitem__(self, key, value):
+        def store(v):
+            v[key] = value
+
+        self._do(store)
+
+
 def new_heap(Heap, capacity: int, **kw):  # noqa: N803
-    """A heap over a fresh bytearray; returns (heap, memory)."""
-    mem = bytearray(capacity)
-    return Heap(mem, **kw), mem
+    """A heap over a fresh bytearray; returns (heap, memory). For a FlexHeap
+    (max_size=capacity): its pool grown to the whole capacity first, so that
+    it is laid out as Heap(capacity) is, and an ArenaMemory."""
+    if not is_flex(Heap):
+        mem = bytearray(capacity)
+        return Heap(mem, **kw), mem
+    if not kw.pop("pool", True):
+        pytest.skip("a FlexHeap makes its own pool")
+    h = Heap(capacity, **kw)
+    offs = []
+    while h.size < capacity - capacity % GRAN:
+        offs.append(h.alloc(min(4096, h.stats().largest_free)))
+    h.free_many(offs)
+    return h, ArenaMemory(h)
 
 
 def snapshot(heap, mem) -> tuple:

@@ -738,8 +738,9 @@ def test_pure_exports_the_public_names_of_tlsf():
 
     assert set(tlsf.__all__) <= set(tlsf.pure.__all__)
     for name in tlsf.__all__:
-        if name in ("Heap", "OffsetAllocator", "IMPLEMENTATION"):
+        if name in ("Heap", "FlexHeap", "OffsetAllocator", "IMPLEMENTATION"):
             continue
         assert getattr(tlsf.pure, name) is getattr(tlsf, name), name
     assert tlsf.pure.IMPLEMENTATION == "python"
-    assert tlsf.pure.Heap.__name__ == "Heap" and tlsf.pure.OffsetAllocator.__name__ == "OffsetAllocator"
+    for name in ("Heap", "FlexHeap", "OffsetAllocator"):
+        assert getattr(tlsf.pure, name).__name__ == name

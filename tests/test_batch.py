@@ -6,9 +6,14 @@ import random
 from array import array
 
 import pytest
-from conftest import Sneaky, assert_consistent, new_heap, snapshot
+from conftest import Sneaky, assert_consistent, heap_and_flex_fixture, new_heap, snapshot
 
 import tlsf
+
+# The Heap contract holds for FlexHeap too: every test here runs for both types.
+Heap = heap_and_flex_fixture()
+
+
 
 
 def _batches_against_single_calls(make, header: int, rng: random.Random) -> None:

@@ -118,7 +118,7 @@ def test_closed_heap_is_a_clean_error(capi):
 
 @pytest.mark.parametrize("obj", [object(), bytearray(64), 3, None])
 def test_a_non_heap_is_refused(capi, obj):
-    with pytest.raises(TypeError, match="tlsf._core.Heap is needed"):
+    with pytest.raises(TypeError, match="tlsf._core.Heap or FlexHeap is needed"):
         capi.core(obj)
     with pytest.raises(TypeError):
         capi.pairs(obj, 1, 16)
@@ -126,6 +126,21 @@ def test_a_non_heap_is_refused(capi, obj):
         capi.lock_unlock(obj)
     assert capi.raw_alloc(obj, 16)[0] == capi.ENOTHEAP
     assert capi.raw_free(obj, 0) == capi.ENOTHEAP
+
+
+def test_a_flex_heap_grows_through_the_c_api(capi):
+    heap = tlsf.FlexHeap(trim_threshold=None)
+    rc, off = capi.raw_alloc(heap, 10 << 20)
+    assert rc == capi.OK and heap.size > 10 << 20
+    rc, off2 = capi.raw_realloc(heap, off, 30 << 20)
+    assert rc == capi.OK and heap.size > 30 << 20
+    assert capi.raw_free(heap, off2) == capi.OK
+    assert capi.core(heap) == heap.capacity
+    done, errors, mismatches = capi.pairs(heap, 10_000, 48)
+    assert (done, errors, mismatches) == (10_000, 0, 0)
+    assert heap.stats().allocations == 0
+    heap.check()
+    heap.close()
 
 
 def test_an_offset_allocator_is_not_a_heap(capi):

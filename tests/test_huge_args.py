@@ -8,9 +8,23 @@ byte-identical and live. Nothing wraps around 2**64, nothing raises OverflowErro
 from __future__ import annotations
 
 import pytest
-from conftest import GRAN, assert_consistent, assert_offset_consistent, new_heap, pattern, snapshot
+from conftest import (
+    GRAN,
+    assert_consistent,
+    assert_offset_consistent,
+    heap_and_flex_fixture,
+    is_flex,
+    new_heap,
+    pattern,
+    snapshot,
+)
 
 import tlsf
+
+# The Heap contract holds for FlexHeap too: every test here runs for both types.
+Heap = heap_and_flex_fixture()
+
+
 
 KiB, MiB = 1 << 10, 1 << 20
 CAP = 64 * KiB
@@ -195,11 +209,14 @@ def test_non_integer_arguments(Heap, bad):
         lambda: h.alloc(10, align=bad),
         lambda: h.realloc(live[0], bad),
         lambda: h.view(live[0], bad if bad is not None else 1.0),  # None: the default
-        lambda: h.insert_free_block(bad, 100),
-        lambda: h.insert_free_block(0, bad),
-        lambda: h.append_free_block(bad, 100),
-        lambda: h.append_free_block(CAP, bad),
     ]
+    if not is_flex(Heap):  # a FlexHeap has no pool calls
+        calls += [
+            lambda: h.insert_free_block(bad, 100),
+            lambda: h.insert_free_block(0, bad),
+            lambda: h.append_free_block(bad, 100),
+            lambda: h.append_free_block(CAP, bad),
+        ]
     for call in calls:
         with pytest.raises(TypeError):
             call()

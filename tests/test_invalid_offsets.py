@@ -8,9 +8,14 @@ user data imitates a block header exactly.
 from __future__ import annotations
 
 import pytest
-from conftest import GRAN, assert_consistent, new_heap, snapshot
+from conftest import GRAN, assert_consistent, heap_and_flex_fixture, new_heap, snapshot
 
 import tlsf
+
+# The Heap contract holds for FlexHeap too: every test here runs for both types.
+Heap = heap_and_flex_fixture()
+
+
 
 CAPACITY = 65536
 

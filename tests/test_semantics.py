@@ -5,10 +5,23 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import GRAN, assert_consistent, new_heap, pattern, round_down, snapshot
+from conftest import (
+    GRAN,
+    assert_consistent,
+    heap_and_flex_fixture,
+    is_flex,
+    new_heap,
+    pattern,
+    round_down,
+    snapshot,
+)
 
 import tlsf
 from tlsf import BlockInfo
+
+# The Heap contract holds for FlexHeap too: every test here runs for both types.
+Heap = heap_and_flex_fixture()
+
 
 KiB, MiB = 1 << 10, 1 << 20
 SL_LENS = [1, 2, 4, 8, 16, 32, 64]
@@ -346,7 +359,9 @@ def test_append_free_block_errors(Heap):
 
 
 def test_append_onto_full_pool_heap(Heap):
-    h, mem = new_heap(Heap, 8192)
+    h, mem = new_heap(Heap, 8192, pool=True)
+    if is_flex(Heap):
+        pytest.skip("a FlexHeap has no pool calls")
     with pytest.raises(ValueError):
         h.append_free_block(8192, 16)
 

@@ -10,8 +10,10 @@ HYPOTHESIS_PROFILE=ci runs 2,000 examples per implementation.
 
 from __future__ import annotations
 
+import mmap
+
 import hypothesis.strategies as st
-from conftest import GRAN, assert_consistent, pattern, snapshot
+from conftest import GRAN, ArenaMemory, assert_consistent, impl_class, pattern, snapshot
 from hypothesis import settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -188,7 +190,54 @@ class HeapMachine(RuleBasedStateMachine):
         assert st_.allocated_bytes == sum(self.heap.usable_size(o) for o in self.model)
 
 
+class FlexHeapMachine(HeapMachine):
+    """The same model over a FlexHeap (max_size = capacity), plus growth and
+    trim steps: growth never moves an allocation or changes its bytes, and
+    after trim() the whole pages inside every free block read as zeros."""
+
+    @initialize(
+        capacity=st.sampled_from([65536, 200_000, 1 << 20]),
+        sl_len=st.sampled_from([1, 4, 32, 64]),
+        trim_threshold=st.sampled_from([None, 0, 4096, 1 << 20]),
+    )
+    def setup(self, capacity, sl_len, trim_threshold):
+        self.capacity = capacity
+        self.heap = self.heap_cls(capacity, sl_len=sl_len, trim_threshold=trim_threshold)
+        self.mem = ArenaMemory(self.heap)
+
+    @rule(extra=st.integers(1, 300_000), align=ALIGNS)
+    def grow(self, extra, align):
+        """A request beyond the largest free block: the pool grows, or nothing changes."""
+        size_before = self.heap.size
+        largest = self.heap.stats().largest_free
+        try:
+            off = self.heap.alloc(largest + extra, align)
+        except tlsf.OutOfMemoryError:
+            assert self.heap.size == size_before
+            return
+        assert size_before <= self.heap.size <= self.capacity  # grown if it had to, never shrunk
+        self.model[off] = (largest + extra, align, self.write(off, largest + extra, False))
+
+    @rule()
+    def trim(self):
+        self.heap.trim()
+        page = mmap.PAGESIZE
+        for b in self.heap.walk():
+            if not b.used:
+                lo = -(-(b.offset + 32) // page) * page
+                hi = (b.offset + b.size) // page * page
+                if hi > lo:
+                    assert self.mem[lo:hi] == bytes(hi - lo), f"free block {b} kept bytes after trim()"
+
+
 def test_heap_state_machine(Heap):
     name = "HeapMachine_" + Heap.__module__.replace(".", "_")
     machine = type(name, (HeapMachine,), {"heap_cls": Heap})
+    run_state_machine_as_test(machine, settings=settings(stateful_step_count=STEPS))
+
+
+def test_flex_heap_state_machine(Heap):
+    flex = impl_class("python" if Heap.__module__.startswith("tlsf.pure") else "c", "FlexHeap")
+    name = "FlexHeapMachine_" + flex.__module__.replace(".", "_")
+    machine = type(name, (FlexHeapMachine,), {"heap_cls": flex})
     run_state_machine_as_test(machine, settings=settings(stateful_step_count=STEPS))

@@ -15,12 +15,16 @@
  * callgrind's total instruction count divided by the op count printed is the
  * instructions per operation (the "null" allocator gives the loop's share).
  * Every allocator is called through a function pointer, as malloc would be.
- * "tlsf" is the in-band engine over one arena, "offset" the out-of-band engine
+ * "tlsf" is the in-band engine over one pre-faulted arena, "flex" the growable
+ * heap starting empty in a fresh reservation (growth and page faults timed),
+ * "offset" the out-of-band engine
  * (tlsf_offset.c) over a range as large, granularity 1; its handles are
  * offset + 1, so that 0 still means failure.
  */
 #define _GNU_SOURCE
+#include "platform/os_memory.h"
 #include "tlsf.h"
+#include "tlsf_flex.h"
 #include "tlsf_offset.h"
 
 #include <malloc.h>
@@ -114,6 +118,50 @@ static uint64_t tlsf_r(uint64_t off, uint64_t size)
     return tlsf_realloc(control, arena, off, size, &q) ? 0 : q;
 }
 
+/* "flex": the growable heap (tlsf_flex.c) as FlexHeap makes it: a 1 TiB
+ * reservation, starting empty at every reset, so growth and its page faults
+ * are in the times; pages of free blocks of 1 MiB or more go back at free. */
+static tlsf_flex_t flex;
+static uint8_t *flex_map;
+static uint64_t flex_map_size;
+
+static uint64_t flex_discard(void *ctx, uint8_t *p, uint64_t n, int count)
+{
+    (void)ctx;
+    return tlsf_os_discard(p, n, count);
+}
+static void flex_reset(void)
+{
+    uint64_t max = (uint64_t)1 << 40, page = tlsf_os_page_size();
+    uint64_t ctl = (tlsf_control_size(max, TLSF_SL_LEN_DEFAULT) + page - 1) / page * page;
+    if (flex_map)
+        tlsf_os_unreserve(flex_map, flex_map_size);
+    flex_map_size = ctl + max;
+    if (tlsf_os_reserve(flex_map_size, (void **)&flex_map)) {
+        fprintf(stderr, "cannot reserve %llu bytes\n", (unsigned long long)flex_map_size);
+        exit(1);
+    }
+    tlsf_init_zeroed((tlsf_t *)flex_map, max, TLSF_SL_LEN_DEFAULT);
+    /* FLEX_TRIM=BYTES|off: another trim threshold; FLEX_HUGEPAGES=1: MADV_HUGEPAGE on the reservation */
+    const char *trim = getenv("FLEX_TRIM"), *huge = getenv("FLEX_HUGEPAGES");
+    uint64_t threshold = !trim ? (uint64_t)1 << 20 : !strcmp(trim, "off") ? TLSF_FLEX_TRIM_OFF : strtoull(trim, NULL, 10);
+    if (huge && !strcmp(huge, "1"))
+        tlsf_os_hugepages(flex_map, flex_map_size);
+    tlsf_flex_source_t src = {NULL, flex_discard, NULL, page};
+    tlsf_flex_init(&flex, (tlsf_t *)flex_map, flex_map + ctl, &src, threshold);
+}
+static uint64_t flex_a(uint64_t size, uint64_t align)
+{
+    uint64_t off;
+    return tlsf_flex_alloc(&flex, size, align, &off) ? 0 : off;
+}
+static void flex_f(uint64_t off) { tlsf_flex_free(&flex, off); }
+static uint64_t flex_r(uint64_t off, uint64_t size)
+{
+    uint64_t q;
+    return tlsf_flex_realloc(&flex, off, size, &q) ? 0 : q;
+}
+
 static tlsf_oa_t *oa;
 
 /* Keeps the node table and index from the previous replay, as a long-lived allocator would. */
@@ -164,6 +212,7 @@ static uint64_t null_r(uint64_t p, uint64_t size) { (void)size; return p; }
 static const allocator_t allocators[] = {
     {"null", null_reset, null_a, null_f, null_r},
     {"tlsf", tlsf_reset, tlsf_a, tlsf_f, tlsf_r},
+    {"flex", flex_reset, flex_a, flex_f, flex_r},
     {"offset", offset_reset, offset_a, offset_f, offset_r},
     {"glibc", glibc_reset, glibc_a, glibc_f, glibc_r},
 };
@@ -248,7 +297,7 @@ static void footprint(const allocator_t *a, double *ratio)
     }
     free_live(a);
     /* glibc hands out addresses: measure from its lowest block */
-    *ratio = peak ? (double)(hi - (strcmp(a->name, "tlsf") ? lo : 0)) / (double)peak : 0;
+    *ratio = peak ? (double)(hi - (strcmp(a->name, "tlsf") && strcmp(a->name, "flex") ? lo : 0)) / (double)peak : 0;
 }
 
 static void bench(const allocator_t *a, int runs)

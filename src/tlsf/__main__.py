@@ -1,6 +1,6 @@
 """python -m tlsf: version, implementation in use, and a self-check that
-replays a standard workload through a Heap and an OffsetAllocator and
-verifies them.
+replays a standard workload through a Heap, a FlexHeap and an
+OffsetAllocator and verifies them.
 
 python -m tlsf bench [...]: the benchmark against the peers (tlsf.bench).
 """
@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     ops = list(islice(iter_ops(a.workload), a.ops))
     with tlsf.Heap(a.capacity) as heap:
         check(f"tlsf.Heap({a.capacity})", heap, lambda: replay(heap.alloc, heap.free, heap.realloc, ops), ops)
+    with tlsf.FlexHeap(a.capacity) as flex:
+        check(f"tlsf.FlexHeap({a.capacity}), starting empty", flex,
+              lambda: replay(flex.alloc, flex.free, flex.realloc, ops), ops)
+        print(f"  grew to {flex.size:,} bytes; trim() gave back {flex.trim():,} resident bytes")
     oa = tlsf.OffsetAllocator(a.capacity)
     check(f"tlsf.OffsetAllocator({a.capacity})", oa,
           lambda: replay(oa.alloc, oa.free, realloc_by_resize(oa), ops), ops)

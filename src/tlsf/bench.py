@@ -85,6 +85,20 @@ def _heap_contender(name: str, cls: Any) -> Contender:
     )
 
 
+def _flex_contender(name: str, cls: Any) -> Contender:
+    """A FlexHeap that starts empty and grows from the system (max_size: the
+    others' memory): its growth and page faults are in its time."""
+    return Contender(
+        name,
+        make=lambda memory: cls(len(memory)),
+        calls=lambda h: (h.alloc, h.free, h.realloc),
+        aligned=True,
+        end=lambda h, off, size: off + size,
+        close=lambda h: h.close(),
+        batch=True,
+    )
+
+
 def realloc_by_resize(a: Any) -> Callable[[int, int], int]:
     """realloc for an OffsetAllocator: resize in place, else allocate + free (no data to copy)."""
     alloc, free, resize = a.alloc, a.free, a.resize
@@ -175,9 +189,11 @@ def contenders() -> list[Contender]:
     found: list[Contender | None] = [_floor_contender()]
     if tlsf.IMPLEMENTATION == "c":
         found.append(_heap_contender("tlsf.Heap (C)", tlsf.Heap))
+        found.append(_flex_contender("tlsf.FlexHeap (C)", tlsf.FlexHeap))
         found.append(_offset_contender("tlsf.OffsetAllocator (C)", tlsf.OffsetAllocator))
     found += [
         _heap_contender("tlsf.pure.Heap", pure.Heap),
+        _flex_contender("tlsf.pure.FlexHeap", pure.FlexHeap),
         _offset_contender("tlsf.pure.OffsetAllocator", pure.OffsetAllocator),
         _mp_contender(),
         _offset_allocator_contender(),
@@ -306,9 +322,13 @@ def table(name: str, results: Sequence[Result]) -> str:
     for r in results:
         if r.batch_ops_per_s:
             lines.append(f"{r.name} alloc_many/free_many: {r.batch_ops_per_s / 1e6:.2f} million ops/s")
+    for flex, heap in (("tlsf.FlexHeap (C)", "tlsf.Heap (C)"), ("tlsf.pure.FlexHeap", "tlsf.pure.Heap")):
+        if flex in by and heap in by:
+            lines.append(f"{flex}, starting empty, takes {by[flex].median / by[heap].median:.2f}x "
+                         f"the time of {heap} over pre-faulted memory")  # fmt: skip
     for lead in ("tlsf.Heap (C)", "tlsf.OffsetAllocator (C)", "tlsf.pure.Heap", "tlsf.pure.OffsetAllocator"):
         if lead in by:
-            others = [r for r in results if r.name not in (lead, "floor")]
+            others = [r for r in results if r.name not in (lead, "floor") and "FlexHeap" not in r.name]
             lines.append(
                 f"{lead} is faster than: "
                 + ", ".join(f"{r.name} {r.median / by[lead].median:.2f}x" for r in others)
@@ -326,7 +346,15 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--ops", type=int, default=None, help="only the first N records")
     p.add_argument("--capacity", type=int, default=256 << 20)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--trim", type=int, metavar="MIB", nargs="?", const=1024,
+                   help="instead: memory given back after freeing 99%% of MIB (default 1024) "
+                        "MiB, FlexHeap against glibc (tlsf.bench_trim)")  # fmt: skip
     a = p.parse_args(argv)
+    if a.trim is not None:
+        from tlsf.bench_trim import main as trim_report
+
+        print(trim_report(a.trim))
+        return 0
 
     def progress(msg: str) -> None:
         if sys.stderr.isatty():

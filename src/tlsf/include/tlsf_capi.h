@@ -1,6 +1,6 @@
 /*
  * tlsf_capi.h: the C API of tlsf, for other extensions: allocate from a
- * tlsf.Heap object without Python calls.
+ * tlsf.Heap or tlsf.FlexHeap object without Python calls.
  *
  *     #include "tlsf_capi.h"        (include dirs: tlsf.get_include())
  *
@@ -28,6 +28,11 @@
  * close() the heap at any time (close() does not wait for C users): then the
  * calls return TLSF_CAPI_ECLOSED and base is no longer valid. Views
  * (Heap.view) keep a heap open; C API allocations do not.
+ *
+ * A FlexHeap is a heap to every call here ("Heap" below means either): alloc
+ * and realloc grow it, free gives pages back as its trim_threshold says, and
+ * its capacity is its max_size. Direct core calls on get_core's tlsf_t do
+ * neither: they see the pool as it is.
  *
  * lock/unlock: the heap's lock, which every call above takes itself. Hold it
  * to make several direct core calls (csrc/tlsf.h, on get_core's tlsf_t) one
@@ -63,7 +68,7 @@ extern "C" {
 #define TLSF_CAPI_EINVAL 2      /* not the offset of a live allocation; the heap is unchanged */
 #define TLSF_CAPI_ECORRUPT 5    /* the heap's metadata was found inconsistent */
 #define TLSF_CAPI_ECLOSED 100   /* the heap is closed */
-#define TLSF_CAPI_ENOTHEAP 101  /* the object is not a tlsf._core.Heap */
+#define TLSF_CAPI_ENOTHEAP 101  /* the object is not a tlsf._core.Heap or FlexHeap */
 
 struct tlsf; /* the core's control structure (csrc/tlsf.h: tlsf_t) */
 

@@ -11,6 +11,10 @@ C file                     twin module
                            bitmaps (`Classes`), shared by both engines
 ``csrc/tlsf.c``            `tlsf.pure.tlsf`: the in-band engine (`Tlsf`), and
                            `Heap`, the twin of the binding's Heap
+``csrc/tlsf_flex.c``       `tlsf.pure.flex`: the growable heap (`Flex`, a
+                           Tlsf that grows), and `FlexHeap`, the twin of
+                           the binding's FlexHeap (binding/flex.c)
+``csrc/platform/unix.c``   `tlsf.pure.platform.unix`: memory from the system
 ``csrc/tlsf_offset.c``     `tlsf.pure.offset`: the out-of-band engine
                            (`TlsfOffset`), and `OffsetAllocator`, the twin of
                            the binding's OffsetAllocator
@@ -30,6 +34,7 @@ from __future__ import annotations
 from tlsf import __version__
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
+from tlsf.pure.flex import Flex, FlexHeap
 from tlsf.pure.offset import OffsetAllocator, TlsfOffset
 from tlsf.pure.tlsf import (
     GRANULARITY,
@@ -52,6 +57,7 @@ __all__ = [
     "IMPLEMENTATION",
     "BlockInfo",
     "CorruptionError",
+    "FlexHeap",
     "Heap",
     "InvalidOffsetError",
     "OffsetAllocator",
@@ -65,6 +71,7 @@ __all__ = [
     "MIN_POOL",
     "NIL",
     "SENTINEL_SIZE",
+    "Flex",
     "Tlsf",
     "TlsfOffset",
 ]

@@ -30,7 +30,7 @@ import mmap
 import threading
 import weakref
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from operator import index
 from typing import Any
 
@@ -361,10 +361,10 @@ class Tlsf:
         self.allocated_bytes += size - HEADER_SIZE
         return b + HEADER_SIZE
 
-    def release(self, b: int, size: int, nb: Neighbours, at_head: bool) -> None:
+    def release(self, b: int, size: int, nb: Neighbours, at_head: bool) -> int:
         """Unlinked region [b, b+size) becomes a free block, merged with the
         free neighbours described by nb (see check_neighbours); at_head as
-        insert_free."""
+        insert_free. Returns where the merged free block starts."""
         prev, prev_size, prev_index, nxt, next_size, next_index = nb
         if next_size:
             self.remove_free(nxt, next_size, next_index)
@@ -377,6 +377,7 @@ class Tlsf:
         self.words[b >> 3] = size
         self.link_next(b + size, b, True)
         self.insert_free(b, size, at_head)
+        return b
 
     # ------------------------------------------------------- public operations
 
@@ -409,13 +410,15 @@ class Tlsf:
         self.remove_free(b, bsize, i)
         return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1)
 
-    def free_offset(self, p: int, next_free: bool | None, at_head: bool) -> None:
+    def free_offset(self, p: int, next_free: bool | None, at_head: bool) -> tuple[int, int, int]:
         """Frees live payload p. next_free: whether a free block follows, or
         None to read it from the header. alloc_many's rollback knows it from
         the call instead (on a corrupted heap the block after may look free
         without being the call's) and puts the block back at_head of its list,
         where alloc took it, so that lists, bitmaps and statistics are as
-        before the call."""
+        before the call. Returns what the free did (C: the tlsf_freed_t out):
+        the freed block's size, and the start and size of the free block that
+        now holds it."""
         if p not in self.live:
             raise InvalidOffsetError(f"offset {p} is not a live allocation")
         b = p - HEADER_SIZE
@@ -429,15 +432,40 @@ class Tlsf:
         self.live.discard(p)
         self.allocations -= 1
         self.allocated_bytes -= size - HEADER_SIZE
-        self.release(b, size, nb, at_head)
+        merged = self.release(b, size, nb, at_head)
+        return size, merged, self.words[merged >> 3]
 
     def free(self, p: int) -> None:
         self.free_offset(p, None, False)
+
+    def free_merged(self, p: int) -> tuple[int, int, int]:
+        """free, telling what it did (free_offset's result)."""
+        return self.free_offset(p, None, False)
 
     def usable_size(self, p: int) -> int:
         if p not in self.live:
             raise InvalidOffsetError(f"offset {p} is not a live allocation")
         return (self.check_used_block(p - HEADER_SIZE) & SIZE_MASK) - HEADER_SIZE
+
+    def alignment(self, p: int) -> int:
+        """The alignment live allocation p was made with (kept by realloc)."""
+        if p not in self.live:
+            raise InvalidOffsetError(f"offset {p} is not a live allocation")
+        return 1 << (self.check_used_block(p - HEADER_SIZE) >> ALIGN_SHIFT)
+
+    def grow_need(self, size: int, align: int) -> int:
+        """Bytes of free space that, appended to a pool as one free block,
+        make alloc(size, align) succeed whatever else the heap holds: the
+        worst case for alignment, rounded up to a class boundary (good fit).
+        NIL (C: UINT64_MAX) for a request no heap of this capacity fits."""
+        if size > self.capacity or align > self.capacity:
+            return NIL
+        need = block_size_for(size)
+        search = need if align <= GRANULARITY else need + align + GRANULARITY
+        # a block of at least the lower bound of class map_ceil(search) is found by the search
+        m = search.bit_length() - 1
+        sli = self.cls.sl_log2
+        return round_up(search, 1 << (m - sli)) if m > sli else search
 
     def realloc(self, p: int, size: int) -> int:
         if p not in self.live:
@@ -503,13 +531,13 @@ class Tlsf:
                 return self.carve(prev, avail, gap, need, align_log2)
         # 4. Allocate elsewhere, copy, free.
         try:
-            q = self.alloc(size, 1 << align_log2)
+            q = Tlsf.alloc(self, size, 1 << align_log2)  # not a Flex's: C calls tlsf_alloc
         except OutOfMemoryError:
             raise oom_realloc(p, size) from None
         dst = slice(q, q + old - HEADER_SIZE)
         log += (self.bytes, dst, self.bytes[dst].tobytes())
         self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
-        self.free(p)
+        Tlsf.free(self, p)
         return q
 
     # -------------------------------------------------------- batch operations
@@ -526,7 +554,7 @@ class Tlsf:
         try:
             for size in sizes:
                 free_blocks = self.free_blocks
-                p = self.alloc(size, align)
+                p = Tlsf.alloc(self, size, align)  # not a Flex's: C calls tlsf_alloc
                 out.append(p)
                 padded = 1 if self.words[(p - HEADER_SIZE) >> 3] & F_PREV_FREE else 0
                 splits.append(self.free_blocks + 1 - free_blocks - padded == 1)
@@ -541,7 +569,14 @@ class Tlsf:
         return out
 
     def free_many(self, offsets: Sequence[int]) -> None:
-        """Every offset is validated before any is freed: live, listed once
+        self.free_many_notify(offsets, None)
+
+    def free_many_notify(
+        self, offsets: Sequence[int], freed: Callable[[int, tuple[int, int, int]], None] | None
+    ) -> None:
+        """free_many, calling freed(offset, what) after each free (what: as free_merged tells).
+
+        Every offset is validated before any is freed: live, listed once
         (its live mark is cleared as it is seen, then restored), and its block
         and physical neighbours sound. Whole free lists are not checked (that
         is O(n)), so forged links between two lists can still stop the batch
@@ -558,7 +593,9 @@ class Tlsf:
         for p in offsets:
             self.check_neighbours(p - HEADER_SIZE, self.check_used_block(p - HEADER_SIZE))
         for p in offsets:
-            self.free(p)
+            what = self.free_offset(p, None, False)
+            if freed is not None:
+                freed(p, what)
 
     # ------------------------------------------------------------------- pools
 
@@ -885,60 +922,20 @@ def anonymous_memory(n: int) -> mmap.mmap:
         raise
 
 
-class Heap:
-    """A TLSF heap over `memory` (mirrors the binding, binding/heap.c; see tlsf.Heap)."""
+class HeapBase:
+    """What Heap and FlexHeap share (mirrors binding/heap_methods.h): every
+    method but the pool calls. The engine `_t` is a Tlsf, or a tlsf.pure.flex.Flex
+    (a Tlsf that grows), whose class supplies the calls that allocate and free."""
 
-    # no other attributes, as the C type has none (__weakref__: journal.register)
+    # no other attributes, as the C types have none (__weakref__: journal.register)
     __slots__ = ("__weakref__", "_base", "_capacity", "_lock", "_owned", "_sl_len", "_t", "_views")
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        raise TypeError("type 'tlsf.pure.Heap' is not an acceptable base type")
-
-    def __init__(self, memory: Any, *, sl_len: int = 32, pool: bool = True) -> None:
-        sl_len = index(sl_len)
-        if is_size_arg(memory):
-            memory = index(memory)
-            if memory < 0:
-                raise ValueError(f"memory size must be >= 0, not {memory}")
-            if memory > MAX_CAPACITY:
-                raise ValueError(f"memory of {memory} bytes exceeds the largest capacity, 2**58")
-            memory = anonymous_memory(memory) if memory else bytearray()
-            self._owned: Any = memory
-        else:
-            self._owned = None
-        try:
-            view = memoryview(memory)
-        except TypeError:
-            raise TypeError(
-                f"memory must be a writable buffer or an int, not {type(memory).__name__}"
-            ) from None
-        if view.readonly:
-            view.release()
-            raise TypeError("memory must be a writable buffer, not read-only")
-        if not view.c_contiguous:
-            view.release()
-            raise ValueError("memory must be C-contiguous")
-        if not plain_data_format(view.format):
-            fmt = view.format
-            view.release()
-            raise TypeError(
-                f"memory must hold plain data, not object references or pointers (buffer format '{fmt}')"
-            )
-        self._base = view.cast("B")
-        view.release()
-        self._views: list[weakref.ref[Any]] = []  # one per view(), see exported_view
-        capacity = self._base.nbytes
-        if capacity > MAX_CAPACITY:
-            raise ValueError(f"memory of {capacity} bytes exceeds the largest capacity, 2**58")
-        if not control_size(capacity, sl_len):
-            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
-        self._capacity = capacity
-        self._sl_len = sl_len
-        self._lock = threading.Lock()  # each operation is atomic
-        self._t: Tlsf | None = Tlsf(self._base, capacity, sl_len)
-        if pool:
-            atomic(self._t, Tlsf.insert_free_block, 0, capacity)
-        register(self)
+    _base: memoryview
+    _capacity: int
+    _lock: threading.Lock
+    _owned: Any
+    _sl_len: int
+    _t: Tlsf | None
+    _views: list[weakref.ref[Any]]
 
     def _core(self) -> Tlsf:
         t = self._t
@@ -962,17 +959,17 @@ class Heap:
             size = size_arg(size)
         if align.__class__ is not int or align != 1:
             align = align_arg(align)
-        with self._lock: return atomic(self._core(), Tlsf.alloc, size, align)  # noqa: E701
+        with self._lock: return atomic(t := self._core(), t.__class__.alloc, size, align)  # noqa: E701
 
     def free(self, offset: int) -> None:
         if offset.__class__ is not int:
             offset = index(offset)
-        with self._lock: return atomic(self._core(), Tlsf.free, offset)  # noqa: E701
+        with self._lock: return atomic(t := self._core(), t.__class__.free, offset)  # noqa: E701
 
     def realloc(self, offset: int, size: int) -> int:
         offset = index(offset)
         size = size_arg(size)
-        with self._lock: return atomic(self._core(), Tlsf.realloc, offset, size)  # noqa: E701
+        with self._lock: return atomic(t := self._core(), t.__class__.realloc, offset, size)  # noqa: E701
 
     def usable_size(self, offset: int) -> int:
         offset = index(offset)
@@ -996,21 +993,7 @@ class Heap:
     def free_many(self, offsets: Any) -> None:
         """Free every offset in `offsets`; all are validated before any is freed."""
         values = [index(v) for v in integers(offsets)]
-        with self._lock: return atomic(self._core(), Tlsf.free_many, values)  # noqa: E701
-
-    def insert_free_block(self, offset: int, size: int) -> int:
-        offset = range_arg(offset, "offset")
-        size = range_arg(size, "size")
-        with self._lock: return atomic(self._core(), Tlsf.insert_free_block, offset, size)  # noqa: E701
-
-    def append_free_block(self, offset: int, size: int) -> int:
-        offset = range_arg(offset, "offset")
-        size = range_arg(size, "size")
-        with self._lock: return atomic(self._core(), Tlsf.append_free_block, offset, size)  # noqa: E701
-
-    @property
-    def capacity(self) -> int:
-        return self._capacity
+        with self._lock: return atomic(t := self._core(), t.__class__.free_many, values)  # noqa: E701
 
     @property
     def sl_len(self) -> int:
@@ -1063,11 +1046,80 @@ class Heap:
 
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 
-    def __enter__(self) -> Heap:
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Heap(HeapBase):
+    """A TLSF heap over `memory` (mirrors the binding, binding/heap.c; see tlsf.Heap)."""
+
+    __slots__ = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type 'tlsf.pure.Heap' is not an acceptable base type")
+
+    def __init__(self, memory: Any, *, sl_len: int = 32, pool: bool = True) -> None:
+        sl_len = index(sl_len)
+        if is_size_arg(memory):
+            memory = index(memory)
+            if memory < 0:
+                raise ValueError(f"memory size must be >= 0, not {memory}")
+            if memory > MAX_CAPACITY:
+                raise ValueError(f"memory of {memory} bytes exceeds the largest capacity, 2**58")
+            memory = anonymous_memory(memory) if memory else bytearray()
+            self._owned = memory
+        else:
+            self._owned = None
+        try:
+            view = memoryview(memory)
+        except TypeError:
+            raise TypeError(
+                f"memory must be a writable buffer or an int, not {type(memory).__name__}"
+            ) from None
+        if view.readonly:
+            view.release()
+            raise TypeError("memory must be a writable buffer, not read-only")
+        if not view.c_contiguous:
+            view.release()
+            raise ValueError("memory must be C-contiguous")
+        if not plain_data_format(view.format):
+            fmt = view.format
+            view.release()
+            raise TypeError(
+                f"memory must hold plain data, not object references or pointers (buffer format '{fmt}')"
+            )
+        self._base = view.cast("B")
+        view.release()
+        self._views = []  # one per view(), see exported_view
+        capacity = self._base.nbytes
+        if capacity > MAX_CAPACITY:
+            raise ValueError(f"memory of {capacity} bytes exceeds the largest capacity, 2**58")
+        if not control_size(capacity, sl_len):
+            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
+        self._capacity = capacity
+        self._sl_len = sl_len
+        self._lock = threading.Lock()  # each operation is atomic
+        self._t = Tlsf(self._base, capacity, sl_len)
+        if pool:
+            atomic(self._t, Tlsf.insert_free_block, 0, capacity)
+        register(self)
+
+    def insert_free_block(self, offset: int, size: int) -> int:
+        offset = range_arg(offset, "offset")
+        size = range_arg(size, "size")
+        with self._lock: return atomic(self._core(), Tlsf.insert_free_block, offset, size)  # noqa: E701
+
+    def append_free_block(self, offset: int, size: int) -> int:
+        offset = range_arg(offset, "offset")
+        size = range_arg(size, "size")
+        with self._lock: return atomic(self._core(), Tlsf.append_free_block, offset, size)  # noqa: E701
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
 
     def __repr__(self) -> str:
         t = self._t

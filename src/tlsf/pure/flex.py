@@ -1,0 +1,328 @@
+"""The twin of the growable heap: class `Flex` mirrors ``csrc/tlsf_flex.c``
+function for function, with the same names (``tlsf_flex_alloc`` there is
+`Flex.alloc` here); class `FlexHeap` mirrors the binding ``binding/flex.c``.
+
+A Flex is a Tlsf whose one pool, [0, size), grows at its end when a request
+does not fit (never moving anything), and which gives the whole pages inside
+free blocks back to its source. See ``tlsf_flex.h`` for the growth policy.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+from collections.abc import Callable, Sequence
+from operator import index
+from typing import Any
+
+from tlsf._errors import OutOfMemoryError
+from tlsf.pure.journal import atomic, register
+from tlsf.pure.platform import unix
+from tlsf.pure.tlsf import (
+    GRANULARITY,
+    HEADER_SIZE,
+    MAX_CAPACITY,
+    NIL,
+    SENTINEL_SIZE,
+    HeapBase,
+    Tlsf,
+    control_size,
+    exported_view,
+    round_down,
+    round_up,
+)
+
+GROW_MIN = 64 << 10  # first pool and smallest step
+GROW_MAX = 1 << 30  # largest step
+GROW_UNIT = 64 << 10  # pool sizes are multiples of it (until the cap)
+FREE_HEAD = 32  # a free block's size, prev_phys, next_free, prev_free words
+
+DEFAULT_MAX_SIZE = 1 << 40  # 1 TiB of address space
+SMALLEST_DEFAULT = 1 << 30  # halved down to this when the system refuses
+DEFAULT_TRIM_THRESHOLD = 1 << 20  # 1 MiB of whole pages
+TRIM_OFF = NIL
+
+
+class Source:
+    """The memory of a Flex (C: tlsf_flex_source_t): `extend` makes arena
+    bytes [old_size, new_size) usable before the pool grows into them (None:
+    nothing to do); `discard` gives the pages of [off, off+n) back (None:
+    never)."""
+
+    __slots__ = ("discard", "extend", "page")
+
+    def __init__(
+        self,
+        extend: Callable[[int, int], None] | None,
+        discard: Callable[[int, int, bool], int] | None,
+        page: int,
+    ) -> None:
+        self.extend = extend
+        self.discard = discard
+        self.page = page
+
+
+class Flex(Tlsf):
+    """A heap over a Tlsf that grows from `src` and gives pages back (mirrors tlsf_flex.c)."""
+
+    def __init__(
+        self, memory: memoryview, capacity: int, sl_len: int, src: Source, trim_threshold: int
+    ) -> None:
+        super().__init__(memory, capacity, sl_len)
+        self.size = 0  # bytes of the arena in the pool, [0, size); 0: no pool yet
+        self.trim_threshold = trim_threshold
+        self.src = src
+
+    def counters(self) -> tuple[int, ...]:
+        return (*super().counters(), self.size)
+
+    def set_counters(self, saved: tuple[int, ...]) -> None:
+        super().set_counters(saved[:-1])
+        self.size = saved[-1]
+
+    def grown_size(self, gain: int) -> int:
+        """The pool size after a growth by at least `gain` bytes (0: cannot)."""
+        old = self.size
+        cap = round_down(self.capacity, GRANULARITY)
+        step = min(max(old, GROW_MIN), GROW_MAX)
+        if gain > cap - old:
+            return 0
+        want = old + max(gain, step)
+        want = cap if want > cap - GROW_UNIT else round_up(want, GROW_UNIT)
+        return min(want, cap)
+
+    def grow(self, gain: int) -> bool:
+        """Grows the pool by at least `gain` bytes at its end: one call of
+        extend, then one insert_free_block (the first pool) or
+        append_free_block. False when it cannot."""
+        old = self.size
+        new_size = self.grown_size(gain)
+        if not new_size:
+            return False
+        if self.src.extend is not None:
+            self.src.extend(old, new_size)
+        if old:
+            taken = self.append_free_block(old, new_size - old)
+        else:
+            taken = self.insert_free_block(0, new_size)
+        self.size = old + taken
+        return True
+
+    def gain_for(self, size: int, align: int) -> int:
+        """Bytes the pool must gain so that alloc(size, align) then succeeds
+        (the first pool also holds its sentinel); NIL when nothing could."""
+        need = self.grow_need(size, align)
+        return need if need == NIL else need + (0 if self.size else SENTINEL_SIZE)
+
+    def alloc(self, size: int, align: int) -> int:
+        try:
+            return Tlsf.alloc(self, size, align)
+        except OutOfMemoryError:
+            if not self.grow(self.gain_for(size, align)):
+                raise
+        return Tlsf.alloc(self, size, align)
+
+    def realloc(self, p: int, size: int) -> int:
+        try:
+            return Tlsf.realloc(self, p, size)
+        except OutOfMemoryError:
+            if not self.grow(self.gain_for(size, self.alignment(p))):
+                raise
+        return Tlsf.realloc(self, p, size)
+
+    def alloc_many(self, sizes: Sequence[int], align: int) -> list[int]:
+        try:
+            return Tlsf.alloc_many(self, sizes, align)
+        except OutOfMemoryError:
+            # One growth for the whole batch: a free block of the summed needs
+            # fits every request in turn (what each takes from it is at most
+            # its need, and the rest still fits the next).
+            gain = 0 if self.size else SENTINEL_SIZE
+            for size in sizes:
+                need = self.grow_need(size, align)
+                if need == NIL or need > NIL - gain:
+                    raise
+                gain += need
+            if not self.grow(gain):
+                raise
+        return Tlsf.alloc_many(self, sizes, align)
+
+    def discard_inside(self, b: int, size: int, least: int, count: bool) -> int:
+        """Gives back the whole pages inside free block [b, b+size) when they
+        make at least `least` bytes (C: min); returns what discard says."""
+        page = self.src.page
+        lo = round_up(b + FREE_HEAD, page)
+        hi = round_down(b + size, page)
+        if self.src.discard is None or hi <= lo or hi - lo < least:
+            return 0
+        return self.src.discard(lo, hi - lo, count)
+
+    def freed(self, offset: int, what: tuple[int, int, int]) -> None:
+        """After a free (payload `offset`, what it did): when the free block
+        it left has at least trim_threshold bytes of whole pages, the pages of
+        that block that the freed one covered go back (see tlsf_flex.c)."""
+        size, merged, merged_size = what
+        page = self.src.page
+        b = offset - HEADER_SIZE
+        lo = round_up(merged + FREE_HEAD, page)
+        hi = round_down(merged + merged_size, page)
+        if self.src.discard is None or hi <= lo or hi - lo < self.trim_threshold:
+            return
+        start = max(round_down(b, page), lo)
+        end = min(round_up(b + size, page), hi)
+        if end > start:
+            self.src.discard(start, end - start, False)
+
+    # Giving pages back cannot be undone by the journal: the twin does it once
+    # the free is committed (the journal emptied), so that an interrupt there
+    # leaves the free done and only pages kept. A batch's pages go back after
+    # the whole batch; no block is allocated in between, so they are the same.
+
+    def free(self, p: int) -> None:
+        if self.trim_threshold == TRIM_OFF:
+            return Tlsf.free(self, p)
+        what = self.free_merged(p)
+        self.log.clear()  # committed
+        self.freed(p, what)
+        return None
+
+    def free_many(self, offsets: Sequence[int]) -> None:
+        pending: list[tuple[int, tuple[int, int, int]]] = []
+        self.free_many_notify(offsets, None if self.trim_threshold == TRIM_OFF else
+                              lambda p, what: pending.append((p, what)))  # fmt: skip
+        self.log.clear()  # committed
+        for p, what in pending:
+            self.freed(p, what)
+
+    def trim(self) -> int:
+        """Gives the whole pages inside every free block back; returns the
+        bytes of them that were resident. O(blocks)."""
+        released = 0
+        for b, size, used in self.walk_pools():
+            # a block the walk calls free but whose payload is live is a
+            # scribbled header: its pages hold someone's data
+            if not used and b + HEADER_SIZE not in self.live:
+                released += self.discard_inside(b, size, 1, True)
+                # C also gives back the live bitmap's pages for the block
+                # (discard_live_words); the twin's live allocations are a set
+        return released
+
+
+def max_size_arg(x: Any) -> int:
+    """max_size: a positive int up to 2**58 (None, the default, is handled by the caller)."""
+    v = index(x)
+    if v <= 0:
+        raise ValueError(f"max_size must be > 0, not {v}")
+    if v > MAX_CAPACITY:
+        raise ValueError(f"max_size of {v} bytes exceeds the largest capacity, 2**58")
+    return v
+
+
+def trim_threshold_arg(x: Any) -> int:
+    """trim_threshold: None (off) or an int >= 0; one beyond 64 bits is never reached: off."""
+    if x is None:
+        return TRIM_OFF
+    v = index(x)
+    if v < 0:
+        raise ValueError(f"trim_threshold must be >= 0 or None, not {v}")
+    return min(v, TRIM_OFF)
+
+
+def reserve(max_size: int, shrink: bool) -> tuple[mmap.mmap, int]:
+    """A reservation for a heap of max_size bytes, and that size; with
+    `shrink` (the default size), halved while the system refuses."""
+    page = unix.page_size()
+    while True:
+        try:
+            return unix.reserve(round_up(max_size, page)), max_size
+        except OSError as e:
+            if not shrink or max_size // 2 < SMALLEST_DEFAULT:
+                why = os.strerror(e.errno or 0)
+                msg = f"cannot reserve address space for a heap of {max_size} bytes ({why})"
+                raise MemoryError(msg) from None
+            max_size //= 2
+
+
+class FlexHeap(HeapBase):
+    """A TLSF heap in its own reservation of address space that grows and gives
+    pages back (mirrors the binding, binding/flex.c; see tlsf.FlexHeap)."""
+
+    __slots__ = ("_address", "_flex", "_hugepages")
+    _t: Flex | None
+    _flex: Flex
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("type 'tlsf.pure.FlexHeap' is not an acceptable base type")
+
+    def __init__(
+        self,
+        max_size: int | None = None,
+        *,
+        sl_len: int = 32,
+        trim_threshold: int | None = DEFAULT_TRIM_THRESHOLD,
+        hugepages: bool = False,
+    ) -> None:
+        size = DEFAULT_MAX_SIZE if max_size is None else max_size_arg(max_size)
+        sl_len = index(sl_len)
+        trim = trim_threshold_arg(trim_threshold)
+        if not control_size(size, sl_len):
+            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
+        self._owned, size = reserve(size, max_size is None)
+        self._capacity = size
+        self._hugepages = bool(hugepages)
+        if self._hugepages:  # a best effort, where the platform has them
+            unix.hugepages(self._owned, 0, len(self._owned))
+        self._address = unix.address_of(self._owned)
+        self._base = memoryview(self._owned)
+        self._views = []  # one per view(), see exported_view
+        self._sl_len = sl_len
+        self._lock = threading.Lock()
+        src = Source(None, self._discard_pages, unix.page_size())
+        self._t = self._flex = Flex(self._base, size, sl_len, src, trim)
+        register(self)
+
+    def _discard_pages(self, off: int, n: int, count: bool) -> int:
+        """The source's discard: the arena is reserved whole, so growing needs nothing."""
+        return unix.discard(self._owned, self._address, off, n, count)
+
+    def trim(self) -> int:
+        """Give the whole pages inside every free block back to the system;
+        return the bytes of them that were resident."""
+        with self._lock: return atomic(self._core(), Flex.trim)  # noqa: E701  # fmt: skip
+
+    def _arena(self) -> memoryview:
+        """The bytes of the pool now, headers and all (for tests and tools)."""
+        with self._lock:
+            self._core()  # open
+            return exported_view(self._base, 0, self._flex.size, self._views)
+
+    @property
+    def capacity(self) -> int:
+        """Bytes of the arena, max_size: every offset lies below."""
+        return self._capacity
+
+    max_size = capacity
+
+    @property
+    def size(self) -> int:
+        """Bytes of the arena in the pool now."""
+        return self._flex.size
+
+    @property
+    def hugepages(self) -> bool:
+        """Whether transparent huge pages were asked for the arena."""
+        return self._hugepages
+
+    @property
+    def trim_threshold(self) -> int | None:
+        """Bytes of whole pages from which free() gives a free block's pages back; None: never."""
+        t = self._flex.trim_threshold
+        return None if t == TRIM_OFF else t
+
+    def __repr__(self) -> str:
+        t = self._t
+        if t is None:
+            return f"<tlsf.pure.FlexHeap max_size={self._capacity} sl_len={self._sl_len} closed>"
+        return (f"<tlsf.pure.FlexHeap size={t.size} max_size={self._capacity} sl_len={self._sl_len} "
+                f"allocations={t.allocations}>")  # fmt: skip
