@@ -19,65 +19,98 @@
 #include "args.h"
 #include "errors.h"
 #include "platform/os_memory.h"
+#include "tlsf_image.h"
 
-#define DEFAULT_MAX_SIZE ((uint64_t)1 << 40)      /* 1 TiB of address space */
-#define SMALLEST_DEFAULT ((uint64_t)1 << 30)      /* halved down to this when the system refuses */
+#include <errno.h>
+
+#define DEFAULT_MAX_SIZE ((uint64_t)1 << 40)       /* 1 TiB of address space */
+#define DEFAULT_FILE_MAX_SIZE ((uint64_t)16 << 30) /* a file's control structure is sized by it */
+#define SMALLEST_DEFAULT ((uint64_t)1 << 30)       /* halved down to this when the system refuses */
 #define DEFAULT_TRIM_THRESHOLD ((uint64_t)1 << 20) /* 1 MiB of whole pages */
 
 typedef struct {
     HeapObject heap; /* first: heap.c's methods take a FlexHeap as a HeapObject */
     tlsf_flex_t flex;
-    uint8_t *map;    /* the reservation: control structure, then the arena at heap.base */
+    uint8_t *map;    /* the reservation: [header,] control structure, arena at heap.base */
     uint64_t map_size;
     int hugepages;   /* transparent huge pages asked for the arena */
+    uint64_t root;   /* an anonymous heap's root (a file keeps it in its header) */
+    /* a file heap (tlsf_image.h), else fd -1 and the rest NULL or 0 */
+    int fd;
+    PyObject *path;              /* os.fspath() of the path given */
+    tlsf_image_header_t *hdr;    /* the file's header, in the mapping */
+    uint64_t mapped;             /* bytes of the reservation mapped from the file, from its start */
 } FlexHeapObject;
 
 static uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-/* The flex engine's source: the arena is reserved whole, so growing needs
- * nothing; pages go back to the system. */
+/* ------------------------------------------------------------ the sources */
+
+/* Anonymous memory: the arena is reserved whole, so growing needs nothing;
+ * pages go back to the system. */
 static uint64_t discard_pages(void *ctx, uint8_t *p, uint64_t n, int count)
 {
     (void)ctx;
     return tlsf_os_discard(p, n, count);
 }
 
+/* A file: before the pool grows to new_size, the file gets storage for the
+ * new bytes and for their part of the live bitmap (so that no write through
+ * the mapping can fail for want of disk space), and the new bytes are mapped
+ * over the reservation. The header's size then says what the file holds. */
+static int extend_file(void *ctx, uint64_t old_size, uint64_t new_size)
+{
+    FlexHeapObject *self = ctx;
+    uint64_t arena_off = self->hdr->arena_off, page = tlsf_os_page_size(), end = arena_off + new_size;
+    uint8_t *words;
+    uint64_t n;
+    tlsf_live_words(self->heap.t, old_size, new_size + 64 * TLSF_GRANULARITY, &words, &n);
+    if (tlsf_os_file_allocate(self->fd, arena_off + old_size, new_size - old_size) ||
+        (n && tlsf_os_file_allocate(self->fd, (uint64_t)(words - self->map), n)))
+        return TLSF_ENOMEM;
+    if (round_up(end, page) > self->mapped) {
+        uint64_t to = round_up(end, page);
+        if (tlsf_os_file_map(self->fd, self->mapped, to - self->mapped, self->map + self->mapped))
+            return TLSF_ENOMEM;
+        self->mapped = to;
+    }
+    self->hdr->size = new_size;
+    return TLSF_OK;
+}
+
+/* A file: a hole where the pages were (storage given back too). */
+static uint64_t discard_file(void *ctx, uint8_t *p, uint64_t n, int count)
+{
+    FlexHeapObject *self = ctx;
+    return tlsf_os_file_discard(self->fd, (uint64_t)(p - self->map), p, n, count);
+}
+
 void flex_release(HeapObject *heap)
 {
     FlexHeapObject *self = (FlexHeapObject *)heap;
+    if (self->hdr) { /* closed cleanly: nothing is in progress */
+        self->hdr->size = self->flex.size;
+        self->hdr->flags |= TLSF_IMAGE_CLEAN;
+        self->hdr = NULL;
+    }
     if (self->map) {
         tlsf_os_unreserve(self->map, self->map_size);
         self->map = NULL;
     }
-}
-
-/* Reserves room for a heap of *max_size bytes; with `shrink` (the default
- * size), halves it while the system refuses. 0, or an errno value. */
-static int reserve(FlexHeapObject *self, uint64_t *max_size, unsigned sl_len, int shrink)
-{
-    uint64_t page = tlsf_os_page_size();
-    for (;;) {
-        uint64_t ctl = round_up(tlsf_control_size(*max_size, sl_len), page);
-        self->map_size = ctl + round_up(*max_size, page);
-        void *p;
-        int err = tlsf_os_reserve(self->map_size, &p);
-        if (!err) {
-            self->map = p;
-            self->heap.base = self->map + ctl;
-            return 0;
-        }
-        if (!shrink || *max_size / 2 < SMALLEST_DEFAULT)
-            return err;
-        *max_size /= 2;
+    if (self->fd >= 0) {
+        tlsf_os_file_close(self->fd); /* drops the lock */
+        self->fd = -1;
     }
 }
 
-/* max_size: None (the default), or a positive int up to 2**58. */
-static int max_size_arg(PyObject *o, uint64_t *out)
+/* ------------------------------------------------------------- arguments */
+
+/* max_size: None (`fallback`), or a positive int up to 2**58. */
+static int max_size_arg(PyObject *o, uint64_t fallback, uint64_t *out)
 {
     PyObject *bad = NULL;
     if (o == Py_None) {
-        *out = DEFAULT_MAX_SIZE;
+        *out = fallback;
         return 0;
     }
     int cls = as_u64(o, out, &bad);
@@ -110,6 +143,65 @@ static int trim_threshold_arg(PyObject *o, uint64_t *out)
     return cls < 0 || cls == ARG_NEG ? -1 : 0; /* a huge threshold is never reached: off */
 }
 
+/* -------------------------------------------------------- making a heap */
+
+/* A FlexHeap object owning nothing yet. */
+static FlexHeapObject *new_object(PyTypeObject *type, unsigned sl_len, int hugepages)
+{
+    FlexHeapObject *self = (FlexHeapObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    lock_init(&self->heap.lock);
+    self->heap.sl_len = sl_len;
+    self->heap.flex = &self->flex; /* from now on heap_release gives everything back */
+    self->hugepages = hugepages;
+    self->fd = -1;
+    return self;
+}
+
+/* Reserves `prefix` bytes (page-rounded) then room for an arena of *max_size
+ * bytes; with `shrink` (the default size), halves it while the system
+ * refuses. 0, or an errno value. */
+static int reserve(FlexHeapObject *self, uint64_t prefix, uint64_t *max_size, int shrink)
+{
+    uint64_t page = tlsf_os_page_size();
+    for (;;) {
+        uint64_t ctl = round_up(prefix ? prefix : tlsf_control_size(*max_size, self->heap.sl_len), page);
+        self->map_size = ctl + round_up(*max_size, page);
+        void *p;
+        int err = tlsf_os_reserve(self->map_size, &p);
+        if (!err) {
+            self->map = p;
+            self->heap.base = self->map + ctl;
+            if (self->hugepages) /* the arena only: a best effort, where the platform has them */
+                (void)tlsf_os_hugepages(self->heap.base, self->map_size - ctl);
+            return 0;
+        }
+        if (!shrink || *max_size / 2 < SMALLEST_DEFAULT)
+            return err;
+        *max_size /= 2;
+    }
+}
+
+static PyObject *reserve_error(uint64_t max_size, int err)
+{
+    return PyErr_Format(PyExc_MemoryError, "cannot reserve address space for a heap of %llu bytes (%s)",
+                        ULL(max_size), strerror(err));
+}
+
+/* The heap is ready: t initialised, base set; the flex engine over `src`. */
+static PyObject *ready(FlexHeapObject *self, tlsf_t *t, uint64_t max_size, const tlsf_flex_source_t *src,
+                       uint64_t trim, uint64_t size)
+{
+    tlsf_flex_init(&self->flex, t, self->heap.base, src, trim);
+    self->flex.size = size;
+    self->heap.capacity = max_size;
+    tlsf_lock(&self->heap.lock);
+    self->heap.t = t;
+    tlsf_unlock(&self->heap.lock);
+    return (PyObject *)self;
+}
+
 static PyObject *flex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_size", "sl_len", "trim_threshold", "hugepages", NULL};
@@ -120,38 +212,233 @@ static PyObject *flex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOp:FlexHeap", kwlist, &max_obj, &sl_obj, &trim_obj,
                                      &hugepages))
         return NULL;
-    if (max_size_arg(max_obj, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
+    if (max_size_arg(max_obj, DEFAULT_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
         trim_threshold_arg(trim_obj, &trim) < 0)
         return NULL;
     if (!tlsf_control_size(max_size, sl_len)) {
         PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", sl_len);
         return NULL;
     }
-    FlexHeapObject *self = (FlexHeapObject *)type->tp_alloc(type, 0);
+    FlexHeapObject *self = new_object(type, sl_len, hugepages);
     if (!self)
         return NULL;
-    lock_init(&self->heap.lock);
-    self->heap.sl_len = sl_len;
-    self->heap.flex = &self->flex; /* from now on heap_release gives the reservation back */
-    int err = reserve(self, &max_size, sl_len, max_obj == Py_None);
+    int err = reserve(self, 0, &max_size, max_obj == Py_None);
     if (err) {
-        PyErr_Format(PyExc_MemoryError, "cannot reserve address space for a heap of %llu bytes (%s)",
-                     ULL(max_size), strerror(err));
         Py_DECREF(self);
-        return NULL;
+        return reserve_error(max_size, err);
     }
-    if (hugepages) /* the arena only: a best effort, where the platform has them */
-        (void)tlsf_os_hugepages(self->heap.base, self->map_size - (uint64_t)(self->heap.base - self->map));
-    self->hugepages = hugepages;
     tlsf_t *t = (tlsf_t *)self->map;
     tlsf_init_zeroed(t, max_size, sl_len); /* checked above */
     tlsf_flex_source_t src = {NULL, discard_pages, self, tlsf_os_page_size()};
-    tlsf_flex_init(&self->flex, t, self->heap.base, &src, trim);
-    self->heap.capacity = max_size;
-    tlsf_lock(&self->heap.lock);
-    self->heap.t = t;
-    tlsf_unlock(&self->heap.lock);
+    return ready(self, t, max_size, &src, trim, 0);
+}
+
+/* ------------------------------------------------------------ file heaps */
+
+/* OSError for errno err on the heap's path (FileNotFoundError, ...); a lock
+ * held elsewhere is said so. */
+static PyObject *file_error(PyObject *path, int err)
+{
+    if (err == EWOULDBLOCK || err == EAGAIN)
+        return PyErr_Format(PyExc_BlockingIOError, "%R is open in another FlexHeap (one at a time)", path);
+    errno = err;
+    return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+}
+
+/* What tlsf_image_check found, as an exception. */
+static PyObject *image_error(FlexHeapObject *self, int kind, uint64_t detail, uint64_t file_size)
+{
+    PyObject *path = self->path, *corrupt = state_of((PyObject *)self)->CorruptionError;
+    switch (kind) {
+    case TLSF_IMAGE_NOT_HEAP:
+        return PyErr_Format(PyExc_ValueError, "%R is not a tlsf heap file", path);
+    case TLSF_IMAGE_NEWER:
+        return PyErr_Format(PyExc_ValueError, "%R: heap file format version %llu is newer than this tlsf reads (%u)",
+                            path, ULL(detail), TLSF_IMAGE_VERSION);
+    case TLSF_IMAGE_FOREIGN:
+        return PyErr_Format(PyExc_ValueError, "%R: heap file made on a machine of another word size or byte order",
+                            path);
+    case TLSF_IMAGE_TRUNCATED:
+        return PyErr_Format(corrupt, "%R: heap file is truncated (%llu bytes; its header says %llu)", path,
+                            ULL(file_size), ULL(detail));
+    default:
+        return PyErr_Format(corrupt, "%R: heap file header is inconsistent", path);
+    }
+}
+
+/* Opens path (create: a new file) and maps it: `prefix` bytes (header and
+ * control structure), then an arena of max_size bytes reserved. */
+static int map_file(FlexHeapObject *self, PyObject *path, int create, uint64_t *file_size)
+{
+    PyObject *fspath = PyOS_FSPath(path), *bytes = NULL;
+    int err;
+    if (!fspath)
+        return -1;
+    self->path = fspath;
+    if (!PyUnicode_FSConverter(fspath, &bytes))
+        return -1;
+    Py_BEGIN_ALLOW_THREADS
+    err = tlsf_os_file_open(PyBytes_AS_STRING(bytes), create, &self->fd, file_size);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(bytes);
+    if (err) {
+        file_error(fspath, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Maps file bytes [0, n) (page-rounded) over the reservation. */
+static int map_prefix(FlexHeapObject *self, uint64_t n)
+{
+    uint64_t to = round_up(n, tlsf_os_page_size());
+    int err = tlsf_os_file_map(self->fd, 0, to, self->map);
+    if (err) {
+        file_error(self->path, err);
+        return -1;
+    }
+    self->mapped = to;
+    self->hdr = (tlsf_image_header_t *)self->map;
+    return 0;
+}
+
+static tlsf_flex_source_t file_source(FlexHeapObject *self)
+{
+    tlsf_flex_source_t src = {extend_file, discard_file, self, tlsf_os_page_size()};
+    return src;
+}
+
+static PyObject *open_file(PyTypeObject *type, PyObject *path, int repair, uint64_t trim, int hugepages);
+
+static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path", "max_size", "sl_len", "exist_ok", "trim_threshold", "hugepages", NULL};
+    PyObject *path, *max_obj = Py_None, *sl_obj = NULL, *trim_obj = NULL;
+    uint64_t max_size, trim, file_size;
+    unsigned sl_len;
+    int exist_ok = 0, hugepages = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOpOp:create", kwlist, &path, &max_obj, &sl_obj, &exist_ok,
+                                     &trim_obj, &hugepages))
+        return NULL;
+    if (max_size_arg(max_obj, DEFAULT_FILE_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
+        trim_threshold_arg(trim_obj, &trim) < 0)
+        return NULL;
+    uint64_t arena_off = tlsf_image_arena_off(max_size, sl_len);
+    if (!arena_off) {
+        PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", sl_len);
+        return NULL;
+    }
+    FlexHeapObject *self = new_object(type, sl_len, hugepages);
+    if (!self)
+        return NULL;
+    if (map_file(self, path, 1, &file_size) < 0) {
+        if (exist_ok && PyErr_ExceptionMatches(PyExc_FileExistsError)) {
+            PyErr_Clear();
+            Py_DECREF(self);
+            return open_file(type, path, 0, trim, hugepages);
+        }
+        goto fail;
+    }
+    int err = reserve(self, arena_off, &max_size, 0);
+    if (err) {
+        reserve_error(max_size, err);
+        goto fail;
+    }
+    /* The header and control structure (sparse), the first pool, then the
+     * magic: a file that has it is a heap. */
+    if ((err = tlsf_os_file_resize(self->fd, arena_off))) {
+        file_error(self->path, err);
+        goto fail;
+    }
+    if (map_prefix(self, arena_off) < 0)
+        goto fail;
+    tlsf_image_init(self->hdr, max_size, sl_len, 0);
+    tlsf_t *t = (tlsf_t *)(self->map + TLSF_IMAGE_HEADER_SIZE);
+    tlsf_init_zeroed(t, max_size, sl_len);
+    tlsf_set_crash_safe(t);
+    tlsf_flex_source_t src = file_source(self);
+    ready(self, t, max_size, &src, trim, 0);
+    if (tlsf_flex_grow(&self->flex, 1)) {
+        PyErr_Format(PyExc_OSError, "%R: cannot make the heap's first pool (disk full?)", self->path);
+        goto fail;
+    }
+    memcpy(self->hdr->magic, tlsf_image_magic, sizeof self->hdr->magic);
     return (PyObject *)self;
+
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyObject *flex_open(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"path", "recover", "trim_threshold", "hugepages", NULL};
+    PyObject *path, *trim_obj = NULL;
+    int repair = 0, hugepages = 0;
+    uint64_t trim;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$pOp:open", kwlist, &path, &repair, &trim_obj, &hugepages) ||
+        trim_threshold_arg(trim_obj, &trim) < 0)
+        return NULL;
+    return open_file(type, path, repair, trim, hugepages);
+}
+
+/* Opens a heap file: its header checked, its control structure rebuilt from
+ * the chain of block headers (strictly, or repairing), check() run. */
+static PyObject *open_file(PyTypeObject *type, PyObject *path, int repair, uint64_t trim, int hugepages)
+{
+    tlsf_image_header_t h;
+    uint64_t file_size, detail, pool_end;
+    FlexHeapObject *self = new_object(type, 0, hugepages);
+    if (!self)
+        return NULL;
+    if (map_file(self, path, 0, &file_size) < 0)
+        goto fail;
+    memset(&h, 0, sizeof h);
+    (void)tlsf_os_file_read(self->fd, &h, file_size < sizeof h ? file_size : sizeof h, 0);
+    int kind = tlsf_image_check(&h, file_size, &detail);
+    if (kind) {
+        image_error(self, kind, detail, file_size);
+        goto fail;
+    }
+    self->heap.sl_len = h.sl_len;
+    uint64_t max_size = h.max_size;
+    int err = reserve(self, h.arena_off, &max_size, 0);
+    if (err) {
+        reserve_error(max_size, err);
+        goto fail;
+    }
+    if (map_prefix(self, file_size) < 0)
+        goto fail;
+    int clean = (self->hdr->flags & TLSF_IMAGE_CLEAN) != 0;
+    self->hdr->flags &= ~TLSF_IMAGE_CLEAN; /* until closed */
+    tlsf_t *t = (tlsf_t *)(self->map + TLSF_IMAGE_HEADER_SIZE);
+    char msg[512];
+    int rc = tlsf_recover(t, self->heap.base, max_size, h.sl_len, file_size - h.arena_off, repair, &pool_end);
+    if (!rc)
+        rc = tlsf_check(t, self->heap.base, msg, sizeof msg);
+    if (rc) {
+        PyObject *corrupt = state_of((PyObject *)self)->CorruptionError;
+        uint64_t where = tlsf_bad_offset(t);
+        if (repair)
+            PyErr_Format(corrupt, "%R: the chain of block headers is broken at offset %llu; "
+                         "recover=True cannot repair it", self->path, ULL(where));
+        else if (clean)
+            PyErr_Format(corrupt, "%R: the heap is corrupt at offset %llu", self->path, ULL(where));
+        else
+            PyErr_Format(corrupt, "%R was not closed cleanly and is inconsistent at offset %llu; "
+                         "FlexHeap.open(path, recover=True) repairs it", self->path, ULL(where));
+        self->hdr->flags |= clean ? TLSF_IMAGE_CLEAN : 0; /* left as it was */
+        self->hdr = NULL;
+        goto fail;
+    }
+    tlsf_set_crash_safe(t);
+    self->hdr->size = pool_end - 0;
+    tlsf_flex_source_t src = file_source(self);
+    return ready(self, t, max_size, &src, trim, pool_end);
+
+fail:
+    Py_DECREF(self);
+    return NULL;
 }
 
 static PyObject *flex_trim(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
@@ -181,6 +468,71 @@ static PyObject *flex_arena(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
     return heap_export(&self->heap, 0, size);
 }
 
+/* root: an offset the program keeps to find its data again (0: none), in a
+ * file's header (so it survives with the heap), or in the object. */
+static PyObject *flex_get_root(FlexHeapObject *self, void *Py_UNUSED(closure))
+{
+    tlsf_lock(&self->heap.lock);
+    uint64_t root = self->hdr ? self->hdr->root : self->root;
+    tlsf_unlock(&self->heap.lock);
+    return PyLong_FromUnsignedLongLong(root);
+}
+
+static int flex_set_root(FlexHeapObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    PyObject *bad = NULL;
+    uint64_t root;
+    if (!value) {
+        PyErr_SetString(PyExc_AttributeError, "root cannot be deleted (set it to 0)");
+        return -1;
+    }
+    int cls = as_u64(value, &root, &bad);
+    if (cls < 0)
+        return -1;
+    if (cls != ARG_IN) {
+        PyErr_Format(PyExc_ValueError, "root must be in 0..2**64-1, not %S", bad);
+        Py_DECREF(bad);
+        return -1;
+    }
+    tlsf_lock(&self->heap.lock);
+    int open = self->heap.t != NULL;
+    if (open && self->hdr)
+        self->hdr->root = root;
+    else if (open)
+        self->root = root;
+    tlsf_unlock(&self->heap.lock);
+    if (!open) {
+        closed_error(NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* flush(): what is written so far reaches stable storage (a file heap; an
+ * anonymous one has nothing to write). */
+static PyObject *flex_flush(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!self->heap.t)
+        return closed_error(NULL);
+    if (self->fd < 0)
+        Py_RETURN_NONE;
+    int err;
+    uint64_t mapped = self->mapped;
+    Py_BEGIN_ALLOW_THREADS
+    err = tlsf_os_file_sync(self->fd, self->map, mapped);
+    Py_END_ALLOW_THREADS
+    if (err)
+        return file_error(self->path, err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *flex_get_path(FlexHeapObject *self, void *Py_UNUSED(closure))
+{
+    PyObject *path = self->path ? self->path : Py_None;
+    Py_INCREF(path);
+    return path;
+}
+
 static PyObject *flex_get_size(FlexHeapObject *self, void *Py_UNUSED(closure))
 {
     tlsf_lock(&self->heap.lock);
@@ -207,12 +559,19 @@ static PyObject *flex_repr(FlexHeapObject *self)
     int rc;
     memset(&s, 0, sizeof s);
     HEAP_CALL(&self->heap, rc, tlsf_stats(self->heap.t, self->heap.base, &s));
+    PyObject *where = self->path ? PyUnicode_FromFormat(" path=%R", self->path) : PyUnicode_FromString("");
+    if (!where)
+        return NULL;
+    PyObject *r;
     if (rc == RC_CLOSED)
-        return PyUnicode_FromFormat("<tlsf.FlexHeap max_size=%llu sl_len=%u closed>", ULL(self->heap.capacity),
-                                    self->heap.sl_len);
-    return PyUnicode_FromFormat("<tlsf.FlexHeap size=%llu max_size=%llu sl_len=%u allocations=%llu>",
-                                ULL(self->flex.size), ULL(self->heap.capacity), self->heap.sl_len,
-                                ULL(s.allocations));
+        r = PyUnicode_FromFormat("<tlsf.FlexHeap%U max_size=%llu sl_len=%u closed>", where,
+                                 ULL(self->heap.capacity), self->heap.sl_len);
+    else
+        r = PyUnicode_FromFormat("<tlsf.FlexHeap%U size=%llu max_size=%llu sl_len=%u allocations=%llu>", where,
+                                 ULL(self->flex.size), ULL(self->heap.capacity), self->heap.sl_len,
+                                 ULL(s.allocations));
+    Py_DECREF(where);
+    return r;
 }
 
 static PyMethodDef flex_methods[] = {
@@ -222,6 +581,17 @@ static PyMethodDef flex_methods[] = {
      "the bytes of them that were resident."},
     {"_arena", (PyCFunction)flex_arena, METH_NOARGS,
      "_arena() -> memoryview\n\nThe bytes of the pool now, headers and all (for tests and tools)."},
+    {"flush", (PyCFunction)flex_flush, METH_NOARGS,
+     "flush()\n\nWrite what the heap file holds to stable storage (msync and fsync), so that it "
+     "survives a power loss too; nothing to do for anonymous memory."},
+    {"create", (PyCFunction)(void (*)(void))flex_create, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "create(path, *, max_size=None, sl_len=32, exist_ok=False, trim_threshold=1048576, hugepages=False)"
+     " -> FlexHeap\n\nA new heap in a new file (max_size: 16 GiB by default). exist_ok: open the heap "
+     "the file holds instead of failing."},
+    {"open", (PyCFunction)(void (*)(void))flex_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "open(path, *, recover=False, trim_threshold=1048576, hugepages=False) -> FlexHeap\n\nThe heap "
+     "in a file, every allocation as it was. A file not closed cleanly must be consistent, or opened "
+     "with recover=True, which rebuilds it from its chain of block headers."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -235,6 +605,9 @@ static PyGetSetDef flex_getset[] = {
      NULL},
     {"trim_threshold", (getter)flex_get_trim_threshold, NULL,
      "Bytes of whole pages from which free() gives a free block's pages back; None: never.", NULL},
+    {"root", (getter)flex_get_root, (setter)flex_set_root,
+     "An offset the program keeps to find its data again (0: none); kept in the file of a file heap.", NULL},
+    {"path", (getter)flex_get_path, NULL, "The heap file's path (os.fspath of what was given), or None.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -243,8 +616,15 @@ static PyMemberDef flex_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+void flex_dealloc(HeapObject *self)
+{
+    PyObject *path = ((FlexHeapObject *)self)->path;
+    heap_dealloc(self);
+    Py_XDECREF(path);
+}
+
 static PyType_Slot flex_slots[] = {
-    {Py_tp_dealloc, (void *)heap_dealloc},
+    {Py_tp_dealloc, (void *)flex_dealloc},
     {Py_tp_repr, (void *)flex_repr},
     {Py_tp_traverse, (void *)heap_traverse},
     {Py_tp_clear, (void *)heap_clear},

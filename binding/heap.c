@@ -674,7 +674,8 @@ static PyType_Spec heap_spec = {
 
 int is_heap(PyObject *o)
 {
-    return Py_TYPE(o)->tp_dealloc == (destructor)heap_dealloc;
+    destructor d = Py_TYPE(o)->tp_dealloc;
+    return d == (destructor)heap_dealloc || d == (destructor)flex_dealloc;
 }
 
 int heap_add_types(PyObject *m, core_state *st)

@@ -48,15 +48,19 @@ typedef struct {
 
 /* The core calls that change allocations, through the flex engine (which
  * grows the arena and gives pages back) for a FlexHeap; called as HEAP_CALL's
- * `call`, under the lock. One predictable branch on the hot path. */
+ * `call`, under the lock. A Heap's alloc pays nothing for it (the flex path
+ * is taken only when nothing fits), its free one predictable branch. */
 static inline int core_alloc(HeapObject *h, uint64_t size, uint64_t align, uint64_t *out)
 {
-    return h->flex ? tlsf_flex_alloc(h->flex, size, align, out) : tlsf_alloc(h->t, h->base, size, align, out);
+    int rc = tlsf_alloc(h->t, h->base, size, align, out);
+    if (UNLIKELY(rc == TLSF_ENOMEM) && h->flex) /* grow, and try again */
+        rc = tlsf_flex_alloc(h->flex, size, align, out);
+    return rc;
 }
 
 static inline int core_free(HeapObject *h, uint64_t offset)
 {
-    return h->flex ? tlsf_flex_free(h->flex, offset) : tlsf_free(h->t, h->base, offset);
+    return LIKELY(!h->flex) ? tlsf_free(h->t, h->base, offset) : tlsf_flex_free(h->flex, offset);
 }
 
 static inline int core_realloc(HeapObject *h, uint64_t offset, uint64_t size, uint64_t *out)
@@ -86,8 +90,10 @@ HIDDEN uint64_t heap_bad_offset(PyObject *heap);
 HIDDEN void heap_dealloc(HeapObject *self);
 HIDDEN int heap_traverse(HeapObject *self, visitproc visit, void *arg);
 HIDDEN int heap_clear(HeapObject *self);
-/* FlexHeap (flex.c): gives back the reservation of a closed FlexHeap. */
+/* FlexHeap (flex.c): gives back the reservation of a closed FlexHeap; its
+ * deallocator (heap_dealloc, and its path). */
 HIDDEN void flex_release(HeapObject *self);
+HIDDEN void flex_dealloc(HeapObject *self);
 
 /* Heap(memory) (memory.c): whether `memory` is a size (-1 on error), the
  * anonymous memory made for one, whether a buffer format is plain data. */

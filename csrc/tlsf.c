@@ -23,12 +23,29 @@
  * adjacent blocks are free. Whether an offset is a live allocation is decided
  * by the live bitmap in the control structure (one bit per 16-byte granule,
  * out of the user's reach), never by the arena alone.
+ *
+ * Crash consistency. A heap in a file or in shared memory must survive its
+ * process dying at any instruction. Everything but the chain of size words
+ * (with the USED and SENTINEL flags and a used block's alignment) is derived
+ * and rebuilt by tlsf_recover: prev_phys, PREV_FREE, free-list links, lists,
+ * bitmaps, statistics, the live bitmap, the pool chain. So every operation
+ * writes the headers it creates inside the block it changes first, where no
+ * walk of the chain can see them, and then changes the chain with one store
+ * to one size word: its commit point (marked COMMIT). Interrupted before it,
+ * the operation did not happen; after it, it did. COMMIT is a compiler
+ * barrier, so the stores before it are made before it (a killed process loses
+ * no store it made: the page cache holds them). A moving realloc has two
+ * commit points (the new block, then the old one freed); in crash-safe mode
+ * it notes both blocks in the control structure so that recovery can undo
+ * it, and it never moves into the previous block (that copy overwrites the
+ * old block's header before the chain can switch).
  */
 #include "tlsf.h"
 #include "tlsf_classes.h"
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +77,9 @@ struct tlsf {
     uint64_t live_index;  /* where the live bitmap starts in lists[] */
     uint64_t first_pool;  /* sentinel of the lowest pool, or NIL */
     uint64_t bad_offset;  /* where the last corruption was seen */
+    /* crash-safe mode (tlsf_set_crash_safe): a moving realloc notes its two
+     * blocks here, so that recovery can undo it (see tlsf_realloc) */
+    uint64_t crash_safe, pending_old, pending_new;
     /* statistics, kept by every operation */
     uint64_t allocated_bytes, free_bytes, allocations, free_blocks;
     tlsf_classes_t cls;   /* size classes and bitmaps (tlsf_classes.h) */
@@ -69,6 +89,24 @@ struct tlsf {
 
 #define LIKELY TLSF_LIKELY
 #define UNLIKELY TLSF_UNLIKELY
+
+/* Fault injection (tests only, -DTLSF_FAULT_INJECTION): tlsf_fault_hook runs
+ * after the tlsf_fault_after-th store to the arena (counting down), as if the
+ * process died there; compiled out of every other build. */
+#if defined(TLSF_FAULT_INJECTION)
+uint64_t tlsf_fault_after;
+void (*tlsf_fault_hook)(void);
+#define FAULT_POINT()                                            \
+    do {                                                         \
+        if (tlsf_fault_after && !--tlsf_fault_after)             \
+            tlsf_fault_hook();                                   \
+    } while (0)
+#else
+#define FAULT_POINT() ((void)0)
+#endif
+
+/* The stores before it are made before the stores after it. */
+#define COMMIT() atomic_signal_fence(memory_order_seq_cst)
 #define log2_floor tlsf_log2
 
 static inline uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
@@ -112,6 +150,7 @@ static inline void wr(uint8_t *base, uint64_t off, int w, uint64_t v)
 {
     uint8_t *word = base + off + 8u * (unsigned)w;
     copy8(word, &v, word);
+    FAULT_POINT();
 }
 
 static inline uint64_t *head_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i]; }
@@ -337,36 +376,47 @@ static inline uint64_t align_gap(uint64_t b, uint64_t align)
 
 /* Turn free region [b, b+size) (unlinked; prev_phys of b valid) into a used
  * block of `need` bytes after `gap` bytes of padding. Padding and tail go
- * back to the free lists. Returns the payload offset. */
+ * back to the free lists. Returns the payload offset. note: NULL, or where
+ * the payload offset is written just before the commit (crash-safe realloc).
+ *
+ * The new headers (remainder, used block) are written first, back to front,
+ * inside the region whose header still says "free, size bytes"; the commit
+ * is the store to b's size word (the padding's, or the used block's). */
 TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t gap,
-                        uint64_t need, uint64_t align_log2)
+                        uint64_t need, uint64_t align_log2, uint64_t *note)
 {
-    uint64_t end = b + size;
+    uint64_t end = b + size, u = b + gap, usize = size - gap, rest = NIL;
+    assert(usize >= need);
+    if (usize - need >= MIN_BLOCK) {
+        rest = u + need;
+        wr(base, rest, W_SIZE, usize - need);
+        wr(base, rest, W_PREV, u);
+        link_next(base, end, rest, 1);
+        usize = need;
+    } else {
+        link_next(base, end, u, 0);
+    }
+    uint64_t word = usize | F_USED | (align_log2 << ALIGN_SHIFT) | (gap ? F_PREV_FREE : 0);
+    if (note)
+        *note = u + HDR;
     if (gap) {
+        wr(base, u, W_PREV, b);
+        wr(base, u, W_SIZE, word);
+        COMMIT();
         wr(base, b, W_SIZE, gap);
         insert_free(t, base, b, gap, 0);
-        wr(base, b + gap, W_PREV, b);
-        b += gap;
-        size -= gap;
-    }
-    assert(size >= need);
-    if (size - need >= MIN_BLOCK) {
-        uint64_t rest = b + need;
-        wr(base, rest, W_SIZE, size - need);
-        wr(base, rest, W_PREV, b);
-        link_next(base, end, rest, 1);
-        insert_free(t, base, rest, size - need, 0);
-        size = need;
     } else {
-        link_next(base, end, b, 0);
+        COMMIT();
+        wr(base, u, W_SIZE, word);
     }
-    wr(base, b, W_SIZE, size | F_USED | (align_log2 << ALIGN_SHIFT) | (gap ? F_PREV_FREE : 0));
-    POISON(base + b, HDR);
-    UNPOISON(base + b + HDR, size - HDR);
-    set_live(t, b + HDR, 1);
+    if (rest != NIL)
+        insert_free(t, base, rest, size - gap - need, 0);
+    POISON(base + u, HDR);
+    UNPOISON(base + u + HDR, usize - HDR);
+    set_live(t, u + HDR, 1);
     t->allocations++;
-    t->allocated_bytes += size - HDR;
-    return b + HDR;
+    t->allocated_bytes += usize - HDR;
+    return u + HDR;
 }
 
 /* Free region [b, b+size), already unlinked from any neighbour, becomes a
@@ -384,7 +434,8 @@ TLSF_HOT uint64_t release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, c
         b = nb->prev;
         size += nb->prev_size;
     }
-    wr(base, b, W_SIZE, size);
+    COMMIT();
+    wr(base, b, W_SIZE, size); /* commit: one free block over [b, b+size) */
     link_next(base, b + size, b, 1);
     insert_free(t, base, b, size, at_head);
     return b;
@@ -422,6 +473,7 @@ int tlsf_init_zeroed(tlsf_t *t, uint64_t capacity, unsigned sl_len)
     t->live_words = live_words_for(capacity);
     t->first_pool = NIL;
     t->bad_offset = NIL;
+    t->pending_old = t->pending_new = NIL;
     uint64_t n_lists = (uint64_t)t->cls.fl_count << t->cls.sl_log2;
     t->live_index = 2 * n_lists;
     for (uint64_t i = 0; i < 2 * n_lists; i++)
@@ -441,7 +493,8 @@ uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
 unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->cls.sl_log2; }
 uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 
-int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
+/* tlsf_alloc; note as carve's. */
+TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out, uint64_t *note)
 {
     if (UNLIKELY(!align || (align & (align - 1))))
         return TLSF_EALIGN;
@@ -473,8 +526,13 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     if (rd(base, b + bsize, W_PREV) != b)
         return corrupt(t, b + bsize);
     remove_free(t, base, b, bsize, i);
-    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align));
+    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note);
     return TLSF_OK;
+}
+
+int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
+{
+    return alloc_noted(t, base, size, align, out, NULL);
 }
 
 /* Frees live payload p. next_free: whether a free block follows, or -1 to
@@ -516,28 +574,30 @@ int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
     return free_offset(t, base, p, -1, 0, out);
 }
 
+/* The size word of live payload p's block, checked. */
+static inline int live_word(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *w)
+{
+    if (!is_live(t, p))
+        return TLSF_EINVAL;
+    return check_used_block(t, base, p - HDR, w);
+}
+
 int tlsf_usable_size(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *out)
 {
     uint64_t w;
-    int rc;
-    if (!is_live(t, p))
-        return TLSF_EINVAL;
-    if ((rc = check_used_block(t, base, p - HDR, &w)))
-        return rc;
-    *out = (w & SIZE_MASK) - HDR;
-    return TLSF_OK;
+    int rc = live_word(t, base, p, &w);
+    if (!rc)
+        *out = (w & SIZE_MASK) - HDR;
+    return rc;
 }
 
 int tlsf_alignment(const tlsf_t *t, const uint8_t *base, uint64_t p, uint64_t *out)
 {
     uint64_t w;
-    int rc;
-    if (!is_live(t, p))
-        return TLSF_EINVAL;
-    if ((rc = check_used_block(t, base, p - HDR, &w)))
-        return rc;
-    *out = (uint64_t)1 << (w >> ALIGN_SHIFT);
-    return TLSF_OK;
+    int rc = live_word(t, base, p, &w);
+    if (!rc)
+        *out = (uint64_t)1 << (w >> ALIGN_SHIFT);
+    return rc;
 }
 
 uint64_t tlsf_grow_need(const tlsf_t *t, uint64_t size, uint64_t align)
@@ -575,15 +635,18 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
     if ((rc = check_neighbours(t, base, b, w, &nb)))
         return rc;
 
-    /* 1. Shrink (or keep) in place: the tail goes back to the free lists. */
+    /* 1. Shrink (or keep) in place: the tail goes back to the free lists.
+     * Its header (merged with a free next block) is written inside the block
+     * first; the commit is the block's own smaller size. */
     if (need <= old) {
         if (old - need >= MIN_BLOCK) {
             neighbours_t tail_nb = nb;
             tail_nb.prev_free = 0; /* the tail's previous block is this one, used */
-            wr(base, b, W_SIZE, need | flags);
             wr(base, b + need, W_PREV, b);
             t->allocated_bytes -= old - need;
             release(t, base, b + need, old - need, &tail_nb, 0);
+            COMMIT();
+            wr(base, b, W_SIZE, need | flags);
         }
         *out = p;
         return TLSF_OK;
@@ -602,14 +665,16 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         } else {
             link_next(base, b + total, b, 0);
         }
-        wr(base, b, W_SIZE, total | flags);
+        COMMIT();
+        wr(base, b, W_SIZE, total | flags); /* commit: the block covers the next one */
         UNPOISON(base + p, total - HDR);
         t->allocated_bytes += total - old;
         *out = p;
         return TLSF_OK;
     }
-    /* 3. Move into a free previous block (with the next one too if free). */
-    if (nb.prev_free) {
+    /* 3. Move into a free previous block (with the next one too if free);
+     * not in crash-safe mode (see the top of this file). */
+    if (nb.prev_free && !t->crash_safe) {
         uint64_t avail = nb.prev_size + old + (nb.next_free ? nb.next_size : 0);
         uint64_t gap = align_gap(nb.prev, (uint64_t)1 << align_log2);
         if (gap + need <= avail) {
@@ -621,17 +686,26 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             set_live(t, p, 0);
             t->allocations--;
             t->allocated_bytes -= old - HDR;
-            *out = carve(t, base, nb.prev, avail, gap, need, align_log2);
+            *out = carve(t, base, nb.prev, avail, gap, need, align_log2, NULL);
             return TLSF_OK;
         }
     }
-    /* 4. Allocate elsewhere, copy, free. */
+    /* 4. Allocate elsewhere, copy, free. In crash-safe mode the two blocks
+     * are noted first (pending_new just before the new block's commit), so
+     * that recovery frees the new block when the old one is still live. */
     uint64_t q;
-    if ((rc = tlsf_alloc(t, base, size, (uint64_t)1 << align_log2, &q)))
+    if (t->crash_safe) {
+        t->pending_old = p;
+        COMMIT();
+    }
+    if ((rc = alloc_noted(t, base, size, (uint64_t)1 << align_log2, &q, t->crash_safe ? &t->pending_new : NULL)))
         return rc;
     memmove(base + q, base + p, old - HDR); /* disjoint unless the arena was scribbled on */
+    FAULT_POINT();
     if ((rc = tlsf_free(t, base, p)))
         return rc;
+    COMMIT();
+    t->pending_new = t->pending_old = NIL;
     *out = q;
     return TLSF_OK;
 }
@@ -775,7 +849,8 @@ int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     wr(base, start, W_SIZE, s - start);
     wr(base, start, W_PREV, NIL);
     write_sentinel(base, s, start, start, next);
-    set_pool_link(t, base, prev_link, s);
+    COMMIT();
+    set_pool_link(t, base, prev_link, s); /* commit: the pool is in the chain of pools */
     insert_free(t, base, start, s - start, 0);
     *taken = end - off;
     return TLSF_OK;
@@ -823,13 +898,104 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
         b = last;
         bsize += last_size;
     }
+    /* The new sentinel first, beyond the pool's end; the commit is the store
+     * that makes the last block (or the old sentinel) cover the new space. */
     uint64_t ns = end - SENTINEL_SIZE;
-    wr(base, b, W_SIZE, bsize);
     write_sentinel(base, ns, b, pool_start, next);
+    COMMIT();
+    wr(base, b, W_SIZE, bsize);
     set_pool_link(t, base, prev_link, ns);
     insert_free(t, base, b, bsize, 0);
     *taken = add;
     return TLSF_OK;
+}
+
+void tlsf_set_crash_safe(tlsf_t *t) { t->crash_safe = 1; }
+
+/* ---------------------------------------------------------------- recovery */
+
+/* A used block's size word is sound: flags, size, recorded alignment. */
+static inline int sound_used_word(uint64_t b, uint64_t w)
+{
+    return (w & (GRAN - 1) & ~F_PREV_FREE) == F_USED && !((b + HDR) & (((uint64_t)1 << (w >> ALIGN_SHIFT)) - 1));
+}
+
+int tlsf_recover(tlsf_t *t, uint8_t *base, uint64_t capacity, unsigned sl_len, uint64_t avail, int repair,
+                 uint64_t *pool_end)
+{
+    /* The control structure is derived, and may be anything: only its noted
+     * moving realloc is read, when its magic says it is one. */
+    int noted = t->magic == MAGIC;
+    uint64_t pending_old = noted ? t->pending_old : NIL, pending_new = noted ? t->pending_new : NIL;
+    uint64_t crash_safe = noted ? t->crash_safe : 0;
+    int rc = tlsf_init_zeroed(t, capacity, sl_len);
+    if (rc)
+        return rc;
+    t->crash_safe = crash_safe;
+    if (avail > capacity)
+        avail = capacity;
+    uint64_t words = (avail / GRAN + 63) / 64;
+    memset(live_bitmap(t), 0, 8 * (words < t->live_words ? words : t->live_words));
+    if (!repair && pending_new != NIL)
+        return corrupt(t, pending_new); /* a moving realloc was interrupted */
+
+    /* One walk from offset 0 to the first sentinel: each size word must lead
+     * to the next block inside [0, avail). Free neighbours are one run
+     * (merged when repairing), filed when the run ends. */
+    uint64_t b = 0, prev = NIL, run = NIL, run_size = 0;
+    for (;;) {
+        if (b > avail || avail - b < SENTINEL_SIZE)
+            return corrupt(t, b);
+        uint64_t w = rd(base, b, W_SIZE), size = w & SIZE_MASK;
+        int sentinel = (w & F_SENTINEL) != 0, used = (w & F_USED) != 0;
+        if (sentinel ? (w & ~F_PREV_FREE) != (SENTINEL_SIZE | F_USED | F_SENTINEL)
+                     : size < MIN_BLOCK || size > avail - SENTINEL_SIZE - b ||
+                           (used ? !sound_used_word(b, w) : (w & ~SIZE_MASK) != 0 && !repair))
+            return corrupt(t, b);
+        if (!repair && (rd(base, b, W_PREV) != prev || (used && !(w & F_PREV_FREE) != (run == NIL))))
+            return corrupt(t, b);
+        if (!used) {
+            if (run != NIL && !repair)
+                return corrupt(t, b); /* two free blocks side by side */
+            if (run == NIL) {
+                run = b;
+                run_size = 0;
+                wr(base, b, W_PREV, prev);
+            }
+            run_size += size;
+            prev = run;
+            b += size;
+            continue;
+        }
+        if (run != NIL) { /* the free run before this block */
+            if (rd(base, run, W_SIZE) != run_size)
+                wr(base, run, W_SIZE, run_size);
+            insert_free(t, base, run, run_size, 0);
+            run = NIL;
+            link_next(base, b, prev, 1);
+        } else {
+            link_next(base, b, prev, 0);
+        }
+        if (sentinel) {
+            if (!repair && (rd(base, b, W_POOL_START) != 0 || rd(base, b, W_NEXT_POOL) != NIL))
+                return corrupt(t, b);
+            wr(base, b, W_POOL_START, 0);
+            wr(base, b, W_NEXT_POOL, NIL);
+            t->first_pool = b;
+            *pool_end = b + SENTINEL_SIZE;
+            break;
+        }
+        set_live(t, b + HDR, 1);
+        t->allocations++;
+        t->allocated_bytes += size - HDR;
+        prev = b;
+        b += size;
+    }
+    /* A moving realloc interrupted while both its blocks were live did not
+     * happen: its new block goes. (Once the old one was freed, it did.) */
+    if (pending_new != NIL && pending_new != pending_old && is_live(t, pending_new) && is_live(t, pending_old))
+        rc = tlsf_free(t, base, pending_new);
+    return rc;
 }
 
 void tlsf_fini(tlsf_t *t, uint8_t *base)

@@ -104,6 +104,25 @@ int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t s
  * *taken = bytes added (0 when fewer than TLSF_MIN_BLOCK). */
 int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t offset, uint64_t size, uint64_t *taken);
 
+/* Crash-safe mode, for heaps whose image outlives a process (files, shared
+ * memory): a moving realloc notes its blocks for tlsf_recover, and never
+ * moves into the previous block (so offsets may differ from the default
+ * mode). See "Crash consistency" in tlsf.c. */
+void tlsf_set_crash_safe(tlsf_t *t);
+
+/* Rebuilds `t` (tlsf_control_size(capacity, sl_len) bytes, any content) from
+ * the chain of block headers of the one pool starting at offset 0 of the
+ * arena, of which [0, avail) may be read: free lists, bitmaps, statistics,
+ * the live bitmap, prev_phys and PREV_FREE, the pool chain. Strict
+ * (repair = 0): any inconsistency, two free neighbours or an interrupted
+ * moving realloc is TLSF_ECORRUPT (tlsf_bad_offset says where). Repairing:
+ * free neighbours are merged, links and flags rewritten, an interrupted
+ * crash-safe moving realloc undone; only a broken chain of sizes is
+ * TLSF_ECORRUPT. *pool_end: where the pool ends (after its sentinel).
+ * O(blocks + avail / 128). */
+int tlsf_recover(tlsf_t *t, uint8_t *base, uint64_t capacity, unsigned sl_len, uint64_t avail, int repair,
+                 uint64_t *pool_end);
+
 int tlsf_stats(const tlsf_t *t, const uint8_t *base, tlsf_stats_t *out);
 /* Every block of every pool in address order, sentinels excluded. */
 int tlsf_walk(const tlsf_t *t, const uint8_t *base, tlsf_walker fn, void *ctx);

@@ -34,7 +34,7 @@ static uint64_t grown_size(const tlsf_flex_t *f, uint64_t gain)
 
 /* Grows the pool by at least `gain` bytes at its end: one call of extend,
  * then one tlsf_insert_free_block (the first pool) or tlsf_append_free_block. */
-static int grow(tlsf_flex_t *f, uint64_t gain)
+int tlsf_flex_grow(tlsf_flex_t *f, uint64_t gain)
 {
     uint64_t old = f->size, new_size = grown_size(f, gain), taken;
     int rc;
@@ -61,7 +61,7 @@ static uint64_t gain_for(const tlsf_flex_t *f, uint64_t size, uint64_t align)
 int tlsf_flex_alloc(tlsf_flex_t *f, uint64_t size, uint64_t align, uint64_t *out)
 {
     int rc = tlsf_alloc(f->t, f->base, size, align, out);
-    if (rc != TLSF_ENOMEM || grow(f, gain_for(f, size, align)))
+    if (rc != TLSF_ENOMEM || tlsf_flex_grow(f, gain_for(f, size, align)))
         return rc;
     return tlsf_alloc(f->t, f->base, size, align, out);
 }
@@ -71,7 +71,7 @@ int tlsf_flex_realloc(tlsf_flex_t *f, uint64_t offset, uint64_t size, uint64_t *
     int rc = tlsf_realloc(f->t, f->base, offset, size, out);
     uint64_t align;
     if (rc != TLSF_ENOMEM || tlsf_alignment(f->t, f->base, offset, &align) ||
-        grow(f, gain_for(f, size, align)))
+        tlsf_flex_grow(f, gain_for(f, size, align)))
         return rc;
     return tlsf_realloc(f->t, f->base, offset, size, out);
 }
@@ -92,7 +92,7 @@ int tlsf_flex_alloc_many(tlsf_flex_t *f, const uint64_t *sizes, size_t n, uint64
             return rc;
         gain += need;
     }
-    if (grow(f, gain))
+    if (tlsf_flex_grow(f, gain))
         return rc;
     return tlsf_alloc_many(f->t, f->base, sizes, n, align, out, failed);
 }

@@ -63,6 +63,10 @@ typedef struct {
 void tlsf_flex_init(tlsf_flex_t *f, tlsf_t *t, uint8_t *base, const tlsf_flex_source_t *src,
                     uint64_t trim_threshold);
 
+/* Grows the pool by at least `gain` bytes (the first growth makes it), as a
+ * request that does not fit would. TLSF_ENOMEM when the capacity cannot hold it. */
+int tlsf_flex_grow(tlsf_flex_t *f, uint64_t gain);
+
 /* As tlsf_alloc, tlsf_realloc, tlsf_alloc_many, growing the pool when a
  * request does not fit. A failed call leaves the allocations as they were;
  * the pool may have grown. */

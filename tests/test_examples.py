@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -110,3 +111,48 @@ def test_device_buffer():
         gpu.release(b)
     assert [blk.used for blk in gpu.space.walk()] == [False]
     db.main()
+
+
+def test_persistent_cache_survives_restart_and_kill(tmp_path):
+    pc = load("persistent_cache")
+    path = str(tmp_path / "cache.tlsf")
+    with pc.Store(path) as store:
+        for i in range(500):  # the table grows three times
+            store[f"k{i}".encode()] = bytes([i % 256]) * (i % 300)
+        del store[b"k7"]
+        store[b"k8"] = b"new"
+    code = (
+        "import sys, importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('pc', {str(EXAMPLES / 'persistent_cache.py')!r})\n"
+        "pc = importlib.util.module_from_spec(spec); spec.loader.exec_module(pc)\n"
+        "s = pc.Store(sys.argv[1]); print(len(s), s[b'k8'], s[b'k499'][:3], b'k7' in s); s.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["499", "b'new'", "b'\\xf3\\xf3\\xf3'", "False"]
+
+    # killed while writing: the keys written are a prefix, each with its value
+    if not hasattr(os, "fork"):
+        return
+    import signal
+    import time
+
+    for round_ in range(20):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                with pc.Store(path) as store:
+                    for i in range(10**9):
+                        store[f"r{round_}.{i}".encode()] = str(i).encode() * (i % 50 + 1)
+            finally:
+                os._exit(1)
+        time.sleep(random.uniform(0.005, 0.05))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        with pc.Store(path) as store:  # recover=True
+            store.heap.check()
+            done = [k for k in store.keys() if k.startswith(f"r{round_}.".encode())]
+            ids = sorted(int(k.split(b".")[1]) for k in done)
+            assert ids == list(range(len(ids))), "the keys written are not a prefix"
+            for i in ids:
+                assert store[f"r{round_}.{i}".encode()] == str(i).encode() * (i % 50 + 1)
+            assert store[b"k8"] == b"new" and len([k for k in store.keys() if k.startswith(b"k")]) == 499

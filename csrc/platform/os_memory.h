@@ -39,6 +39,32 @@ uint64_t tlsf_os_discard(void *p, uint64_t n, int count);
  * 0 or an errno value. */
 int tlsf_os_hugepages(void *p, uint64_t n);
 
+/* Files (a heap image that outlives its process). Each returns 0 or an errno
+ * value. */
+
+/* Opens `path` read-write (create: a new file, failing if it exists) and
+ * takes an exclusive advisory lock on it without waiting (EWOULDBLOCK when
+ * another open file holds it); *size is its size. */
+int tlsf_os_file_open(const char *path, int create, int *fd, uint64_t *size);
+/* Closes it (which drops the lock). */
+void tlsf_os_file_close(int fd);
+/* Reads n bytes at off (short files: EIO). */
+int tlsf_os_file_read(int fd, void *buf, uint64_t n, uint64_t off);
+/* Sets its size (the new bytes read as zeros). */
+int tlsf_os_file_resize(int fd, uint64_t size);
+/* Gives file bytes [off, off+n) storage (extending the file if needed), so
+ * that writing them through a mapping cannot fail for want of disk space. */
+int tlsf_os_file_allocate(int fd, uint64_t off, uint64_t n);
+/* Maps file bytes [off, off+n) shared and read-write at `at`, inside a
+ * reservation (replacing those pages of it). */
+int tlsf_os_file_map(int fd, uint64_t off, uint64_t n, void *at);
+/* Gives the file's storage for [off, off+n) back (a hole: reads as zeros),
+ * with the pages of it mapped at p; with `count`, returns the bytes of them
+ * that were resident, else n; 0 where the platform cannot punch holes. */
+uint64_t tlsf_os_file_discard(int fd, uint64_t off, void *p, uint64_t n, int count);
+/* Writes [p, p+n) of a file mapping, and the file, to stable storage. */
+int tlsf_os_file_sync(int fd, void *p, uint64_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,12 +1,15 @@
 /*
  * unix.c: os_memory.h on POSIX systems (mmap, madvise, mincore).
  */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE, madvise, mincore on glibc */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE, madvise, mincore, fallocate on glibc */
 #include "os_memory.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef MAP_ANONYMOUS
@@ -73,6 +76,77 @@ uint64_t tlsf_os_discard(void *p, uint64_t n, int count)
     (void)count;
     return 0;
 #endif
+}
+
+int tlsf_os_file_open(const char *path, int create, int *fd, uint64_t *size)
+{
+    int f = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    struct stat st;
+    if (f < 0)
+        return errno;
+    if (flock(f, LOCK_EX | LOCK_NB) != 0 || fstat(f, &st) != 0) {
+        int err = errno;
+        close(f);
+        return err;
+    }
+    *fd = f;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+void tlsf_os_file_close(int fd) { close(fd); }
+
+int tlsf_os_file_read(int fd, void *buf, uint64_t n, uint64_t off)
+{
+    ssize_t got = pread(fd, buf, (size_t)n, (off_t)off);
+    return got < 0 ? errno : (uint64_t)got == n ? 0 : EIO;
+}
+
+int tlsf_os_file_resize(int fd, uint64_t size)
+{
+    return ftruncate(fd, (off_t)size) == 0 ? 0 : errno;
+}
+
+int tlsf_os_file_allocate(int fd, uint64_t off, uint64_t n)
+{
+    int err = posix_fallocate(fd, (off_t)off, (off_t)n);
+    if (err == EOPNOTSUPP || err == EINVAL) { /* a file system without it: the size at least */
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            return errno;
+        return (uint64_t)st.st_size >= off + n ? 0 : tlsf_os_file_resize(fd, off + n);
+    }
+    return err;
+}
+
+int tlsf_os_file_map(int fd, uint64_t off, uint64_t n, void *at)
+{
+    void *p = mmap(at, (size_t)n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+    return p == MAP_FAILED ? errno : 0;
+}
+
+uint64_t tlsf_os_file_discard(int fd, uint64_t off, void *p, uint64_t n, int count)
+{
+#if defined(FALLOC_FL_PUNCH_HOLE) && defined(__linux__)
+    uint64_t resident = count ? resident_bytes(p, n) : n;
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)n) != 0)
+        return 0;
+    return resident;
+#else
+    (void)fd;
+    (void)off;
+    (void)p;
+    (void)n;
+    (void)count;
+    return 0;
+#endif
+}
+
+int tlsf_os_file_sync(int fd, void *p, uint64_t n)
+{
+    if (n && msync(p, (size_t)n, MS_SYNC) != 0)
+        return errno;
+    return fsync(fd) == 0 ? 0 : errno;
 }
 
 int tlsf_os_hugepages(void *p, uint64_t n)

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from operator import index
 from typing import Any
 
-from tlsf._errors import OutOfMemoryError
+from tlsf._errors import CorruptionError, OutOfMemoryError
+from tlsf.pure import image
 from tlsf.pure.journal import atomic, register
 from tlsf.pure.platform import unix
 from tlsf.pure.tlsf import (
+    CTL_PENDING_NEW,
     GRANULARITY,
     HEADER_SIZE,
     MAX_CAPACITY,
@@ -115,7 +118,7 @@ class Flex(Tlsf):
         need = self.grow_need(size, align)
         return need if need == NIL else need + (0 if self.size else SENTINEL_SIZE)
 
-    def alloc(self, size: int, align: int) -> int:
+    def alloc(self, size: int, align: int, note: bool = False) -> int:
         try:
             return Tlsf.alloc(self, size, align)
         except OutOfMemoryError:
@@ -244,11 +247,29 @@ def reserve(max_size: int, shrink: bool) -> tuple[mmap.mmap, int]:
             max_size //= 2
 
 
+DEFAULT_FILE_MAX_SIZE = 16 << 30  # a file's control structure is sized by it
+
+
+def release(views: list[memoryview | None]) -> None:
+    """Releases the memoryviews that nothing exports from any more."""
+    for v in views:
+        if v is not None:
+            try:
+                v.release()
+            except BufferError:  # a view of the heap still uses it; it goes when collected
+                pass
+
+
 class FlexHeap(HeapBase):
     """A TLSF heap in its own reservation of address space that grows and gives
-    pages back (mirrors the binding, binding/flex.c; see tlsf.FlexHeap)."""
+    pages back (mirrors the binding, binding/flex.c; see tlsf.FlexHeap).
 
-    __slots__ = ("_address", "_flex", "_hugepages")
+    A file heap maps the file with the mmap module, which cannot map over a
+    reservation: each growth maps the longer file anew, and the engine and
+    the views taken from then on use the new mapping (the old ones, shared
+    with it, stay valid). Offsets make this invisible to the algorithm."""
+
+    __slots__ = ("_address", "_fd", "_flex", "_hugepages", "_maps", "_path", "_root")
     _t: Flex | None
     _flex: Flex
 
@@ -268,23 +289,261 @@ class FlexHeap(HeapBase):
         trim = trim_threshold_arg(trim_threshold)
         if not control_size(size, sl_len):
             raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
+        self._setup(sl_len, hugepages)
         self._owned, size = reserve(size, max_size is None)
         self._capacity = size
-        self._hugepages = bool(hugepages)
         if self._hugepages:  # a best effort, where the platform has them
             unix.hugepages(self._owned, 0, len(self._owned))
         self._address = unix.address_of(self._owned)
         self._base = memoryview(self._owned)
-        self._views = []  # one per view(), see exported_view
-        self._sl_len = sl_len
-        self._lock = threading.Lock()
         src = Source(None, self._discard_pages, unix.page_size())
         self._t = self._flex = Flex(self._base, size, sl_len, src, trim)
         register(self)
 
+    def _setup(self, sl_len: int, hugepages: Any) -> None:
+        self._sl_len = sl_len
+        self._hugepages = bool(hugepages)
+        self._views = []  # one per view(), see exported_view
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._path: Any = None
+        self._maps: list[mmap.mmap] = []
+        self._root = 0
+        self._owned = None
+        self._t = None
+
     def _discard_pages(self, off: int, n: int, count: bool) -> int:
         """The source's discard: the arena is reserved whole, so growing needs nothing."""
         return unix.discard(self._owned, self._address, off, n, count)
+
+    # ------------------------------------------------------------ file heaps
+
+    @classmethod
+    def create(
+        cls,
+        path: Any,
+        *,
+        max_size: int | None = None,
+        sl_len: int = 32,
+        exist_ok: bool = False,
+        trim_threshold: int | None = DEFAULT_TRIM_THRESHOLD,
+        hugepages: bool = False,
+    ) -> FlexHeap:
+        """A new heap in a new file (max_size: 16 GiB by default). exist_ok:
+        open the heap the file holds instead of failing."""
+        size = DEFAULT_FILE_MAX_SIZE if max_size is None else max_size_arg(max_size)
+        sl_len = index(sl_len)
+        trim = trim_threshold_arg(trim_threshold)
+        arena = image.arena_off(size, sl_len)
+        if not arena:
+            raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
+        self = cls.__new__(cls)
+        self._setup(sl_len, hugepages)
+        try:
+            self._open_file(path, True)
+        except FileExistsError:
+            if not exist_ok:
+                raise
+            return cls.open(path, trim_threshold=trim_threshold, hugepages=hugepages)
+        try:
+            # The header and control structure (sparse), the first pool, then
+            # the magic: a file that has it is a heap.
+            os.ftruncate(self._fd, arena)
+            self._capacity = size
+            self._map(arena)
+            self._owned[: image.HEADER.size] = image.init(size, sl_len, 0)
+            flex = Flex(self._base, size, sl_len, self._file_source(), trim)
+            flex.init_ctl(self._ctl())
+            self._bind(flex)
+            flex.set_crash_safe()
+            if not flex.grow(1):
+                raise OSError(f"{self._path!r}: cannot make the heap's first pool (disk full?)")
+            self._owned[:8] = image.MAGIC
+        except BaseException:
+            self._release_memory(False)
+            raise
+        register(self)
+        return self
+
+    @classmethod
+    def open(
+        cls,
+        path: Any,
+        *,
+        recover: bool = False,
+        trim_threshold: int | None = DEFAULT_TRIM_THRESHOLD,
+        hugepages: bool = False,
+    ) -> FlexHeap:
+        """The heap in a file, every allocation as it was. A file not closed
+        cleanly must be consistent, or opened with recover=True, which
+        rebuilds it from its chain of block headers."""
+        trim = trim_threshold_arg(trim_threshold)
+        self = cls.__new__(cls)
+        self._setup(0, hugepages)
+        file_size = self._open_file(path, False)
+        try:
+            header = os.pread(self._fd, image.HEADER.size, 0)
+            kind, detail = image.check(header + bytes(image.HEADER.size - len(header)), file_size)
+            if kind:
+                raise self._image_error(kind, detail, file_size)
+            fields = image.HEADER.unpack(header)
+            self._sl_len, size, arena = fields[4], fields[7], fields[11]
+            self._capacity = size
+            self._map(file_size)
+            flags = fields[5]
+            clean = bool(flags & image.CLEAN)
+            struct.pack_into("=I", self._owned, image.FLAGS_AT, flags & ~image.CLEAN)  # until closed
+            flex = Flex(self._base, size, self._sl_len, self._file_source(), trim)
+            flex.ctl = self._ctl()  # read, then reset, by recover
+            try:
+                pool_end = flex.recover(file_size - arena, bool(recover))
+                atomic(flex, Tlsf.check)
+            except CorruptionError:
+                where = flex.bad_offset
+                struct.pack_into("=I", self._owned, image.FLAGS_AT, flags)  # left as it was
+                if recover:
+                    msg = f"{self._path!r}: the chain of block headers is broken at offset {where}; "
+                    msg += "recover=True cannot repair it"
+                elif clean:
+                    msg = f"{self._path!r}: the heap is corrupt at offset {where}"
+                else:
+                    msg = f"{self._path!r} was not closed cleanly and is inconsistent at offset {where}; "
+                    msg += "FlexHeap.open(path, recover=True) repairs it"
+                raise CorruptionError(msg) from None
+            flex.set_crash_safe()
+            flex.size = pool_end
+            struct.pack_into("=Q", self._owned, image.SIZE_AT, pool_end)
+            self._bind(flex)
+        except BaseException:
+            self._release_memory(False)
+            raise
+        register(self)
+        return self
+
+    def _open_file(self, path: Any, create: bool) -> int:
+        self._path = os.fspath(path)
+        try:
+            self._fd, size = unix.file_open(self._path, create)
+        except BlockingIOError:
+            raise BlockingIOError(f"{self._path!r} is open in another FlexHeap (one at a time)") from None
+        except OSError as e:
+            raise OSError(e.errno, os.strerror(e.errno or 0), self._path) from None
+        return size
+
+    def _image_error(self, kind: int, detail: int, file_size: int) -> Exception:
+        path = self._path
+        if kind == image.NOT_HEAP:
+            return ValueError(f"{path!r} is not a tlsf heap file")
+        if kind == image.NEWER:
+            return ValueError(
+                f"{path!r}: heap file format version {detail} is newer than this tlsf reads (1)"
+            )
+        if kind == image.FOREIGN:
+            return ValueError(f"{path!r}: heap file made on a machine of another word size or byte order")
+        if kind == image.TRUNCATED:
+            return CorruptionError(
+                f"{path!r}: heap file is truncated ({file_size} bytes; its header says {detail})"
+            )
+        return CorruptionError(f"{path!r}: heap file header is inconsistent")
+
+    def _arena_off(self) -> int:
+        return image.arena_off(self._capacity, self._sl_len)
+
+    def _map(self, length: int) -> None:
+        """Maps the file's first `length` bytes; the engine (when there is one)
+        and the views to come use that mapping."""
+        m = mmap.mmap(self._fd, length, flags=mmap.MAP_SHARED)
+        self._maps.append(m)
+        self._owned = m
+        self._address = unix.address_of(m)
+        old = [getattr(self, "_base", None)]
+        self._base = memoryview(m)[self._arena_off() :]
+        t = self._t
+        if t is not None:
+            old += [t.words, t.ctl]
+            n = len(self._base)
+            t.bytes = self._base
+            t.words = self._base[: n - n % 8].cast("Q")
+            t.ctl = self._ctl()
+        release(old)
+
+    def _ctl(self) -> memoryview:
+        """The C control structure's first words (CTL_*), in the file."""
+        return memoryview(self._owned)[
+            image.HEADER_SIZE : image.HEADER_SIZE + 8 * (CTL_PENDING_NEW + 1)
+        ].cast("Q")
+
+    def _bind(self, flex: Flex) -> None:
+        self._t = self._flex = flex
+
+    def _file_source(self) -> Source:
+        return Source(self._extend_file, self._discard_file, unix.page_size())
+
+    def _extend_file(self, old_size: int, new_size: int) -> None:
+        """Before the pool grows to new_size: storage for the new bytes, then
+        the longer file mapped; the header's size says what the file holds."""
+        arena = self._arena_off()
+        unix.file_allocate(self._fd, arena + old_size, new_size - old_size)
+        self._map(arena + new_size)
+        struct.pack_into("=Q", self._owned, image.SIZE_AT, new_size)
+
+    def _discard_file(self, off: int, n: int, count: bool) -> int:
+        arena = self._arena_off()
+        return unix.file_discard(self._fd, arena + off, self._address + arena + off, n, count)
+
+    def _release_memory(self, clean: bool) -> None:
+        if self._fd < 0:
+            super()._release_memory(clean)
+            return
+        if clean and self._maps:  # nothing is in progress
+            struct.pack_into("=Q", self._owned, image.SIZE_AT, self._flex.size)
+            flags = struct.unpack_from("=I", self._owned, image.FLAGS_AT)[0]
+            struct.pack_into("=I", self._owned, image.FLAGS_AT, flags | image.CLEAN)
+        flex = getattr(self, "_flex", None)
+        release([getattr(self, "_base", None)] + ([flex.words, flex.bytes, flex.ctl] if flex else []))
+        for m in self._maps:
+            try:
+                m.close()
+            except BufferError:  # a memoryview of it still lives; it closes when collected
+                pass
+        self._maps = []
+        self._owned = None
+        os.close(self._fd)  # drops the lock
+        self._fd = -1
+
+    def flush(self) -> None:
+        """Write what the heap file holds to stable storage (msync and fsync),
+        so that it survives a power loss too; nothing to do for anonymous memory."""
+        with self._lock:
+            self._core()
+            if self._fd >= 0:
+                unix.file_sync(self._fd, self._owned)
+
+    @property
+    def path(self) -> Any:
+        """The heap file's path (os.fspath of what was given), or None."""
+        return self._path
+
+    @property
+    def root(self) -> int:
+        """An offset the program keeps to find its data again (0: none); kept
+        in the file of a file heap."""
+        with self._lock:
+            if self._fd >= 0 and self._t is not None:
+                return int(struct.unpack_from("=Q", self._owned, image.ROOT_AT)[0])
+            return self._root
+
+    @root.setter
+    def root(self, value: int) -> None:
+        v = index(value)
+        if not 0 <= v < 1 << 64:
+            raise ValueError(f"root must be in 0..2**64-1, not {v}")
+        with self._lock:
+            self._core()
+            if self._fd >= 0:
+                struct.pack_into("=Q", self._owned, image.ROOT_AT, v)
+            else:
+                self._root = v
 
     def trim(self) -> int:
         """Give the whole pages inside every free block back to the system;
@@ -320,9 +579,17 @@ class FlexHeap(HeapBase):
         t = self._flex.trim_threshold
         return None if t == TRIM_OFF else t
 
+    def __del__(self) -> None:
+        # as the binding's deallocator: a file heap dropped without close() is
+        # closed (cleanly: no operation can be in progress)
+        if getattr(self, "_fd", -1) >= 0 and self._t is not None:
+            self._t = None
+            self._release_memory(True)
+
     def __repr__(self) -> str:
         t = self._t
+        where = "" if self._path is None else f" path={self._path!r}"
         if t is None:
-            return f"<tlsf.pure.FlexHeap max_size={self._capacity} sl_len={self._sl_len} closed>"
-        return (f"<tlsf.pure.FlexHeap size={t.size} max_size={self._capacity} sl_len={self._sl_len} "
+            return f"<tlsf.pure.FlexHeap{where} max_size={self._capacity} sl_len={self._sl_len} closed>"
+        return (f"<tlsf.pure.FlexHeap{where} size={t.size} max_size={self._capacity} sl_len={self._sl_len} "
                 f"allocations={t.allocations}>")  # fmt: skip

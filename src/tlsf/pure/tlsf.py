@@ -70,6 +70,12 @@ ALIGN_SHIFT = 58  # a used block's size word keeps log2(alignment) in bits 58..6
 SIZE_MASK = ((1 << ALIGN_SHIFT) - 1) & ~(GRANULARITY - 1)
 NOT_SIZE = ((1 << 64) - 1) & ~SIZE_MASK
 SENTINEL_WORD = SENTINEL_SIZE | F_USED | F_SENTINEL
+MAGIC = 0x544C5346434F5245  # "TLSFCORE", the control structure's first word
+
+# Words of the C control structure (struct tlsf) that the twin keeps too, in
+# a heap image that outlives its process (a file): the magic, the crash-safe
+# mode and a moving realloc's note, which tlsf_recover reads.
+CTL_MAGIC, CTL_CRASH_SAFE, CTL_PENDING_OLD, CTL_PENDING_NEW = 0, 7, 8, 9
 
 # Word indices inside a block.
 W_SIZE, W_PREV, W_NEXT_FREE, W_PREV_FREE = 0, 1, 2, 3
@@ -109,13 +115,19 @@ def live_words_for(capacity: int) -> int:
     return (capacity // GRANULARITY + 63) // 64
 
 
+def sound_used_word(b: int, word: int) -> bool:
+    """A used block's size word is sound: flags, size, recorded alignment."""
+    aligned = not (b + HEADER_SIZE) & ((1 << (word >> ALIGN_SHIFT)) - 1)
+    return word & (GRANULARITY - 1) & ~F_PREV_FREE == F_USED and aligned
+
+
 def control_size(capacity: int, sl_len: int) -> int:
     """Bytes of the C core's control structure for this configuration; 0 if invalid."""
     if not (1 <= sl_len <= 64) or sl_len & (sl_len - 1) or capacity > MAX_CAPACITY:
         return 0
     fl_count = fl_count_for(capacity)
     live_words = live_words_for(capacity)
-    return 8 * (14 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)  # sizeof(struct tlsf) + arrays
+    return 8 * (17 + FL_MAX) + 8 * (2 * fl_count * sl_len + live_words)  # sizeof(struct tlsf) + arrays
 
 
 class Tlsf:
@@ -134,6 +146,11 @@ class Tlsf:
         self.first_pool = NIL
         self.bad_offset = NIL
         self.allocated_bytes = self.free_bytes = self.allocations = self.free_blocks = 0
+        # crash-safe mode and a moving realloc's note (see set_crash_safe);
+        # ctl: the C control structure's words in a heap image, or None
+        self.crash_safe = False
+        self.pending_old = self.pending_new = NIL
+        self.ctl: memoryview | None = None
         self.bytes = memory
         # Native 64-bit words over the arena; every header sits at a multiple of 16.
         self.words = memory[: capacity - capacity % 8].cast("Q")
@@ -141,6 +158,35 @@ class Tlsf:
         # every store below is recorded just before it is made.
         self.log: list[Any] = []
         self.cls.log = self.log
+
+    def set_pending(self, old: int, new: int) -> None:
+        """Notes a moving realloc's blocks (C: t->pending_old, t->pending_new),
+        in the image's control words too when there are some."""
+        log = self.log
+        log += (self, "pending_old", self.pending_old)
+        self.pending_old = old
+        log += (self, "pending_new", self.pending_new)
+        self.pending_new = new
+        ctl = self.ctl
+        if ctl is not None:
+            log += (ctl, CTL_PENDING_OLD, ctl[CTL_PENDING_OLD])
+            ctl[CTL_PENDING_OLD] = old
+            log += (ctl, CTL_PENDING_NEW, ctl[CTL_PENDING_NEW])
+            ctl[CTL_PENDING_NEW] = new
+
+    def init_ctl(self, ctl: memoryview | None) -> None:
+        """The image's control words as tlsf_init leaves them (magic, no note)."""
+        self.ctl = ctl
+        if ctl is not None:
+            ctl[CTL_MAGIC] = MAGIC
+            ctl[CTL_PENDING_OLD] = ctl[CTL_PENDING_NEW] = NIL
+
+    def set_crash_safe(self) -> None:
+        """Crash-safe mode (mirrors tlsf_set_crash_safe): a moving realloc
+        notes its blocks for recover, and never moves into the previous block."""
+        self.crash_safe = True
+        if self.ctl is not None:
+            self.ctl[CTL_CRASH_SAFE] = 1
 
     def counters(self) -> tuple[int, ...]:
         """What journal.atomic saves when an operation begins (and so is not journaled)."""
@@ -327,39 +373,52 @@ class Tlsf:
         self.log += (w, k + W_PREV, w[k + W_PREV])
         w[k + W_PREV] = prev
 
-    def carve(self, b: int, size: int, gap: int, need: int, align_log2: int) -> int:
+    def carve(self, b: int, size: int, gap: int, need: int, align_log2: int, note: bool = False) -> int:
         """Turn unlinked free region [b, b+size) into a used block of `need`
         bytes after `gap` bytes of padding; padding and tail go back to the
-        free lists. Returns the payload offset."""
+        free lists. Returns the payload offset. note: the payload offset
+        becomes pending_new just before the commit (crash-safe realloc).
+
+        The new headers are written first, back to front, inside the region
+        whose header still says "free, size bytes"; the commit is the store
+        to b's size word (the padding's, or the used block's)."""
         w = self.words
         log = self.log
         end = b + size
-        if gap:
-            log += (w, b >> 3, w[b >> 3])
-            w[b >> 3] = gap
-            self.insert_free(b, gap, False)
-            log += (w, ((b + gap) >> 3) + W_PREV, w[((b + gap) >> 3) + W_PREV])
-            w[((b + gap) >> 3) + W_PREV] = b
-            b += gap
-            size -= gap
-        if size - need >= MIN_BLOCK:
-            rest = b + need
+        u = b + gap
+        usize = size - gap
+        rest = NIL
+        if usize - need >= MIN_BLOCK:
+            rest = u + need
             log += (w, rest >> 3, w[rest >> 3])
-            w[rest >> 3] = size - need
+            w[rest >> 3] = usize - need
             log += (w, (rest >> 3) + W_PREV, w[(rest >> 3) + W_PREV])
-            w[(rest >> 3) + W_PREV] = b
+            w[(rest >> 3) + W_PREV] = u
             self.link_next(end, rest, True)
-            self.insert_free(rest, size - need, False)
-            size = need
+            usize = need
         else:
-            self.link_next(end, b, False)
-        log += (w, b >> 3, w[b >> 3])
-        w[b >> 3] = size | F_USED | (align_log2 << ALIGN_SHIFT) | (F_PREV_FREE if gap else 0)
-        log += (self.live, b + HEADER_SIZE, False)
-        self.live.add(b + HEADER_SIZE)
+            self.link_next(end, u, False)
+        word = usize | F_USED | (align_log2 << ALIGN_SHIFT) | (F_PREV_FREE if gap else 0)
+        if note:
+            self.set_pending(self.pending_old, u + HEADER_SIZE)
+        if gap:
+            log += (w, (u >> 3) + W_PREV, w[(u >> 3) + W_PREV])
+            w[(u >> 3) + W_PREV] = b
+            log += (w, u >> 3, w[u >> 3])
+            w[u >> 3] = word
+            log += (w, b >> 3, w[b >> 3])
+            w[b >> 3] = gap  # commit
+            self.insert_free(b, gap, False)
+        else:
+            log += (w, u >> 3, w[u >> 3])
+            w[u >> 3] = word  # commit
+        if rest != NIL:
+            self.insert_free(rest, size - gap - need, False)
+        log += (self.live, u + HEADER_SIZE, False)
+        self.live.add(u + HEADER_SIZE)
         self.allocations += 1
-        self.allocated_bytes += size - HEADER_SIZE
-        return b + HEADER_SIZE
+        self.allocated_bytes += usize - HEADER_SIZE
+        return u + HEADER_SIZE
 
     def release(self, b: int, size: int, nb: Neighbours, at_head: bool) -> int:
         """Unlinked region [b, b+size) becomes a free block, merged with the
@@ -381,7 +440,8 @@ class Tlsf:
 
     # ------------------------------------------------------- public operations
 
-    def alloc(self, size: int, align: int) -> int:
+    def alloc(self, size: int, align: int, note: bool = False) -> int:
+        """note: as carve's (C: alloc_noted; tlsf_alloc passes none)."""
         if size > self.capacity or align > self.capacity:
             raise oom(size, align)
         need = block_size_for(size)
@@ -408,7 +468,7 @@ class Tlsf:
         if self.words[((b + bsize) >> 3) + W_PREV] != b:
             raise self.corrupt(b + bsize)
         self.remove_free(b, bsize, i)
-        return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1)
+        return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1, note)
 
     def free_offset(self, p: int, next_free: bool | None, at_head: bool) -> tuple[int, int, int]:
         """Frees live payload p. next_free: whether a free block follows, or
@@ -442,16 +502,18 @@ class Tlsf:
         """free, telling what it did (free_offset's result)."""
         return self.free_offset(p, None, False)
 
-    def usable_size(self, p: int) -> int:
+    def live_word(self, p: int) -> int:
+        """The size word of live payload p's block, checked."""
         if p not in self.live:
             raise InvalidOffsetError(f"offset {p} is not a live allocation")
-        return (self.check_used_block(p - HEADER_SIZE) & SIZE_MASK) - HEADER_SIZE
+        return self.check_used_block(p - HEADER_SIZE)
+
+    def usable_size(self, p: int) -> int:
+        return (self.live_word(p) & SIZE_MASK) - HEADER_SIZE
 
     def alignment(self, p: int) -> int:
         """The alignment live allocation p was made with (kept by realloc)."""
-        if p not in self.live:
-            raise InvalidOffsetError(f"offset {p} is not a live allocation")
-        return 1 << (self.check_used_block(p - HEADER_SIZE) >> ALIGN_SHIFT)
+        return 1 << (self.live_word(p) >> ALIGN_SHIFT)
 
     def grow_need(self, size: int, align: int) -> int:
         """Bytes of free space that, appended to a pool as one free block,
@@ -484,14 +546,16 @@ class Tlsf:
         log = self.log
 
         # 1. Shrink (or keep) in place: the tail goes back to the free lists.
+        # Its header (merged with a free next block) is written inside the
+        # block first; the commit is the block's own smaller size.
         if need <= old:
             if old - need >= MIN_BLOCK:
-                log += (w, b >> 3, word)
-                w[b >> 3] = need | flags
                 log += (w, ((b + need) >> 3) + W_PREV, w[((b + need) >> 3) + W_PREV])
                 w[((b + need) >> 3) + W_PREV] = b
                 self.allocated_bytes -= old - need
                 self.release(b + need, old - need, (prev, 0, 0, nxt, next_size, next_index), False)
+                log += (w, b >> 3, word)
+                w[b >> 3] = need | flags  # commit
             return p
         # 2. Grow into a free next block.
         if next_size and old + next_size >= need:
@@ -512,8 +576,9 @@ class Tlsf:
             w[b >> 3] = total | flags
             self.allocated_bytes += total - old
             return p
-        # 3. Move into a free previous block (with the next one too if free).
-        if prev_size:
+        # 3. Move into a free previous block (with the next one too if free);
+        # not in crash-safe mode (see csrc/tlsf.c, "Crash consistency").
+        if prev_size and not self.crash_safe:
             avail = prev_size + old + next_size
             gap = align_gap(prev, 1 << align_log2)
             if gap + need <= avail:
@@ -529,15 +594,20 @@ class Tlsf:
                 self.allocations -= 1
                 self.allocated_bytes -= old - HEADER_SIZE
                 return self.carve(prev, avail, gap, need, align_log2)
-        # 4. Allocate elsewhere, copy, free.
+        # 4. Allocate elsewhere, copy, free. In crash-safe mode the two blocks
+        # are noted first (pending_new just before the new block's commit), so
+        # that recovery frees the new block when the old one is still live.
+        if self.crash_safe:
+            self.set_pending(p, self.pending_new)
         try:
-            q = Tlsf.alloc(self, size, 1 << align_log2)  # not a Flex's: C calls tlsf_alloc
+            q = Tlsf.alloc(self, size, 1 << align_log2, self.crash_safe)  # not a Flex's: C calls alloc_noted
         except OutOfMemoryError:
             raise oom_realloc(p, size) from None
         dst = slice(q, q + old - HEADER_SIZE)
         log += (self.bytes, dst, self.bytes[dst].tobytes())
         self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
         Tlsf.free(self, p)
+        self.set_pending(NIL, NIL)
         return q
 
     # -------------------------------------------------------- batch operations
@@ -706,13 +776,105 @@ class Tlsf:
             self.remove_free(last, last_size, last_index)
             b = last
             bsize += last_size
+        # The new sentinel first, beyond the pool's end; the commit is the
+        # store that makes the last block (or the old sentinel) cover the new space.
         ns = end - SENTINEL_SIZE
-        self.log += (w, b >> 3, w[b >> 3])
-        w[b >> 3] = bsize
         self.write_sentinel(ns, b, pool_start, nxt)
+        self.log += (w, b >> 3, w[b >> 3])
+        w[b >> 3] = bsize  # commit
         self.set_pool_link(prev_link, ns)
         self.insert_free(b, bsize, False)
         return add
+
+    # ---------------------------------------------------------------- recovery
+
+    def recover(self, avail: int, repair: bool) -> int:
+        """Rebuilds this engine (mirrors tlsf_recover) from the chain of block
+        headers of the one pool starting at offset 0, of which [0, avail) may
+        be read: free lists, bitmaps, statistics, live allocations, prev_phys
+        and PREV_FREE, the pool chain. Strict (not repair): any inconsistency,
+        two free neighbours or an interrupted moving realloc is a
+        CorruptionError naming the offset. Repairing: free neighbours are
+        merged, links and flags rewritten, an interrupted crash-safe moving
+        realloc undone; only a broken chain of sizes is a CorruptionError.
+        Returns where the pool ends (after its sentinel)."""
+        # The engine's state is derived and may be anything: only a moving
+        # realloc's note is read, from the image's control words, when their
+        # magic says they are some.
+        ctl = self.ctl
+        noted = ctl is not None and ctl[CTL_MAGIC] == MAGIC
+        pending_old = ctl[CTL_PENDING_OLD] if noted else NIL  # type: ignore[index]
+        pending_new = ctl[CTL_PENDING_NEW] if noted else NIL  # type: ignore[index]
+        crash_safe = self.crash_safe
+        Tlsf.__init__(self, self.bytes, self.capacity, 1 << self.cls.sl_log2)
+        self.init_ctl(ctl)
+        self.crash_safe = crash_safe
+        avail = min(avail, self.capacity)
+        if not repair and pending_new != NIL:
+            raise self.corrupt(pending_new)  # a moving realloc was interrupted
+        w = self.words
+        b = 0
+        prev = run = NIL
+        run_size = 0
+        while True:
+            if b > avail or avail - b < SENTINEL_SIZE:
+                raise self.corrupt(b)
+            word = w[b >> 3]
+            size = word & SIZE_MASK
+            sentinel = bool(word & F_SENTINEL)
+            used = bool(word & F_USED)
+            if sentinel:
+                bad = word & ~F_PREV_FREE != SENTINEL_WORD
+            else:
+                bad = size < MIN_BLOCK or size > avail - SENTINEL_SIZE - b
+                if not bad and used:
+                    bad = not sound_used_word(b, word)
+                elif not bad:
+                    bad = word & ~SIZE_MASK != 0 and not repair
+            if bad:
+                raise self.corrupt(b)
+            if not repair and (
+                w[(b >> 3) + W_PREV] != prev or (used and (not word & F_PREV_FREE) != (run == NIL))
+            ):
+                raise self.corrupt(b)
+            if not used:
+                if run != NIL and not repair:
+                    raise self.corrupt(b)  # two free blocks side by side
+                if run == NIL:
+                    run = b
+                    run_size = 0
+                    w[(b >> 3) + W_PREV] = prev
+                run_size += size
+                prev = run
+                b += size
+                continue
+            if run != NIL:  # the free run before this block
+                if w[run >> 3] != run_size:
+                    w[run >> 3] = run_size
+                self.insert_free(run, run_size, False)
+                run = NIL
+                self.link_next(b, prev, True)
+            else:
+                self.link_next(b, prev, False)
+            if sentinel:
+                if not repair and (w[(b >> 3) + W_POOL_START] != 0 or w[(b >> 3) + W_NEXT_POOL] != NIL):
+                    raise self.corrupt(b)
+                w[(b >> 3) + W_POOL_START] = 0
+                w[(b >> 3) + W_NEXT_POOL] = NIL
+                self.first_pool = b
+                pool_end = b + SENTINEL_SIZE
+                break
+            self.live.add(b + HEADER_SIZE)
+            self.allocations += 1
+            self.allocated_bytes += size - HEADER_SIZE
+            prev = b
+            b += size
+        # A moving realloc interrupted while both its blocks were live did not
+        # happen: its new block goes. (Once the old one was freed, it did.)
+        if pending_new not in (NIL, pending_old) and pending_new in self.live and pending_old in self.live:
+            Tlsf.free(self, pending_new)
+        self.log.clear()  # nothing here is to be undone
+        return pool_end
 
     # -------------------------------------------------------------- inspection
 
@@ -1040,9 +1202,14 @@ class HeapBase:
             self._base.release()
             self._t.words.release()
             self._t = None
-            if self._owned is not None and isinstance(self._owned, mmap.mmap):
-                self._owned.close()
-            self._owned = None
+            self._release_memory(True)
+
+    def _release_memory(self, clean: bool) -> None:
+        """Gives back the memory the heap owns (a FlexHeap's file too; clean:
+        the heap was closed, not abandoned while being made)."""
+        if self._owned is not None and isinstance(self._owned, mmap.mmap):
+            self._owned.close()
+        self._owned = None
 
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 

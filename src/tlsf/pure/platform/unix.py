@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
+import fcntl
 import mmap
+import os
 import sys
+from typing import Any
 
 # Linux's value where the mmap module does not name it (it does from 3.13 on).
 MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
@@ -44,19 +48,20 @@ def address_of(m: mmap.mmap) -> int:
         del c  # the export ends here, so that m can be closed
 
 
-def _libc_mincore() -> object | None:
-    name = ctypes.util.find_library("c")
+def libc_function(name: str, argtypes: list[Any]) -> Any:
+    """The C library's function `name` returning int, on Linux; else None."""
+    lib = ctypes.util.find_library("c") if sys.platform.startswith("linux") else None
     try:
-        fn = ctypes.CDLL(name, use_errno=True).mincore if name else None
+        fn = getattr(ctypes.CDLL(lib, use_errno=True), name) if lib else None
     except (OSError, AttributeError):
         return None
     if fn is not None:
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        fn.argtypes = argtypes
         fn.restype = ctypes.c_int
     return fn
 
 
-_mincore = _libc_mincore() if sys.platform.startswith("linux") else None
+_mincore = libc_function("mincore", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p])
 
 
 def resident_bytes(address: int, n: int) -> int:
@@ -70,7 +75,7 @@ def resident_bytes(address: int, n: int) -> int:
     done = 0
     while done < n:
         length = min(n - done, CHUNK_PAGES * page)
-        if _mincore(address + done, length, vec) != 0:  # type: ignore[operator]
+        if _mincore(address + done, length, vec) != 0:
             return n
         total += page * sum(v & 1 for v in vec[: length // page])
         done += length
@@ -103,3 +108,55 @@ def hugepages(m: mmap.mmap, off: int, n: int) -> bool:
     except OSError:
         return False
     return True
+
+
+# ------------------------------------------------------------------- files
+
+
+def file_open(path: str | bytes, create: bool) -> tuple[int, int]:
+    """Opens `path` read-write (create: a new file, failing if it exists) and
+    takes an exclusive advisory lock on it without waiting (BlockingIOError
+    when another open file holds it); returns (fd, size)."""
+    flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT | os.O_EXCL if create else 0)
+    fd = os.open(path, flags, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, os.fstat(fd).st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def file_allocate(fd: int, off: int, n: int) -> None:
+    """Gives file bytes [off, off+n) storage (extending the file if needed)."""
+    try:
+        os.posix_fallocate(fd, off, n)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        if os.fstat(fd).st_size < off + n:  # a file system without it: the size at least
+            os.ftruncate(fd, off + n)
+
+
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
+
+
+_fallocate = libc_function("fallocate", [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64])
+
+
+def file_discard(fd: int, off: int, address: int, n: int, count: bool) -> int:
+    """Gives the file's storage for [off, off+n) back (a hole: reads as
+    zeros), its pages mapped at `address`; with `count`, returns the bytes of
+    them that were resident, else n; 0 where holes cannot be punched."""
+    if _fallocate is None:
+        return 0
+    resident = resident_bytes(address, n) if count else n
+    if _fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) != 0:
+        return 0
+    return resident
+
+
+def file_sync(fd: int, m: mmap.mmap) -> None:
+    """Writes a file mapping, and the file, to stable storage."""
+    m.flush()
+    os.fsync(fd)
