@@ -328,6 +328,11 @@ static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", sl_len);
         return NULL;
     }
+    if (max_size < TLSF_MIN_POOL) { /* a file always holds its pool */
+        PyErr_Format(PyExc_ValueError, "max_size of a heap file must be at least %u bytes, not %llu",
+                     TLSF_MIN_POOL, ULL(max_size));
+        return NULL;
+    }
     FlexHeapObject *self = new_object(type, sl_len, hugepages);
     if (!self)
         return NULL;
@@ -432,7 +437,7 @@ static PyObject *open_file(PyTypeObject *type, PyObject *path, int repair, uint6
         goto fail;
     }
     tlsf_set_crash_safe(t);
-    self->hdr->size = pool_end - 0;
+    self->hdr->size = pool_end;
     tlsf_flex_source_t src = file_source(self);
     return ready(self, t, max_size, &src, trim, pool_end);
 

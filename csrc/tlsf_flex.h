@@ -22,7 +22,9 @@
  * the live bitmap that cover only such bytes (1/128 of them: 8 MiB per GiB);
  * with a trim threshold, free and free_many give back the pages a freed
  * block covered, when the free block it ends up in has at least that many
- * bytes of whole pages (its arena pages only: one system call).
+ * bytes of whole pages and those pages make at least 64 KiB (its arena pages
+ * only: one system call; smaller frees, which a churning program would
+ * fault back in at once, leave their pages to trim).
  */
 #ifndef TLSF_FLEX_H
 #define TLSF_FLEX_H
@@ -37,6 +39,7 @@ extern "C" {
 #define TLSF_FLEX_GROW_MAX ((uint64_t)1 << 30)    /* largest step */
 #define TLSF_FLEX_GROW_UNIT ((uint64_t)64 << 10)  /* pool sizes are multiples of it (until the cap) */
 #define TLSF_FLEX_TRIM_OFF UINT64_MAX             /* trim threshold: free never gives pages back */
+#define TLSF_FLEX_FREE_DISCARD_MIN ((uint64_t)64 << 10) /* a free gives back no fewer bytes of pages */
 
 typedef struct {
     /* Makes arena bytes [old_size, new_size) usable before the pool grows

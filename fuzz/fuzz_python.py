@@ -1,7 +1,9 @@
 """Atheris harness over the Python API: the safety contract under fuzzing.
 
 The input is a program of operations on a small tlsf.Heap, scribbling over
-the arena included, or on a tlsf.OffsetAllocator (its first byte chooses).
+the arena included, on a tlsf.FlexHeap in a file (growth, trim, scribbling,
+reopening with recover=True), or on a tlsf.OffsetAllocator (its first byte
+chooses).
 Every call must succeed or raise one of the documented exceptions; the
 interpreter must never crash, and bytes outside the heap's memory (guards
 around it) must never change. The OffsetAllocator's metadata is out of a
@@ -19,7 +21,9 @@ fully instrumented.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
 import atheris
 
@@ -29,15 +33,67 @@ with atheris.instrument_imports():
 
 ALLOWED = (tlsf.CorruptionError, tlsf.InvalidOffsetError, tlsf.OutOfMemoryError, ValueError)
 GUARD = 64
+TMP = tempfile.mkdtemp(prefix="tlsf-fuzz-")
 
 
 @atheris.instrument_func  # the C core is not instrumented: the harness's branches guide the search
 def run(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    if fdp.ConsumeBool():
+    kind = fdp.ConsumeIntInRange(0, 2)
+    if kind == 0:
         run_offset(fdp)
-    else:
+    elif kind == 1:
         run_heap(fdp)
+    else:
+        run_flex(fdp)
+
+
+@atheris.instrument_func
+def run_flex(fdp: atheris.FuzzedDataProvider) -> None:
+    """A file heap: every call succeeds or raises a documented exception;
+    reopening (recover=True) after any scribbling succeeds or is a CorruptionError."""
+    max_size = fdp.ConsumeIntInRange(64, 1 << 20)
+    path = os.path.join(TMP, "fuzz.tlsf")
+    if os.path.exists(path):
+        os.unlink(path)
+    heap = tlsf.FlexHeap.create(path, max_size=max_size, trim_threshold=fdp.ConsumeIntInRange(0, 1 << 16))
+    live: list[int] = []
+    for _ in range(fdp.ConsumeIntInRange(0, 48)):
+        op = fdp.ConsumeIntInRange(0, 7)
+        try:
+            if op == 0:
+                off = heap.alloc(fdp.ConsumeIntInRange(0, max_size + 64), 1 << fdp.ConsumeIntInRange(0, 14))
+                assert 0 <= off and off + heap.usable_size(off) <= heap.size <= max_size
+                live.append(off)
+            elif op == 1 and live:
+                heap.free(live.pop(fdp.ConsumeIntInRange(0, len(live) - 1)))
+            elif op == 2 and live:
+                k = fdp.ConsumeIntInRange(0, len(live) - 1)
+                live[k] = heap.realloc(live[k], fdp.ConsumeIntInRange(0, max_size))
+            elif op == 3:
+                arena = heap._arena()
+                at = fdp.ConsumeIntInRange(0, max(0, len(arena) - 1))
+                chunk = fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 16))[: len(arena) - at]
+                arena[at : at + len(chunk)] = chunk
+                arena.release()
+            elif op == 4:
+                heap.trim()
+            elif op == 5:
+                heap.check()
+            elif op == 6:
+                heap.free_many(live)
+                live.clear()
+            elif op == 7:
+                heap.close()
+                live.clear()
+                heap = tlsf.FlexHeap.open(path, recover=fdp.ConsumeBool())
+        except ALLOWED:
+            live.clear()
+        except BufferError:
+            pass
+        if heap.closed:  # a reopening refused the file: done with this program
+            return
+    heap.close()
 
 
 @atheris.instrument_func

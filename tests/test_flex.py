@@ -424,6 +424,23 @@ def test_pages_given_back_read_as_zeros(FlexHeap):
         assert set(data[first_page_end - a : (a + 100 * 1024) // mmap.PAGESIZE * mmap.PAGESIZE - a]) == {0}
 
 
+def test_small_frees_leave_their_pages_to_trim(FlexHeap):
+    """A free gives back at least 64 KiB of pages or none: a program churning
+    through small blocks would fault them back in at once."""
+    with FlexHeap(trim_threshold=0) as h:
+        small = h.alloc(40_000)  # 9 whole pages: fewer than 64 KiB
+        h.alloc(10)
+        fill(h, small, 0xEE)
+        h.free(small)
+        arena = h._arena()
+        assert arena[small + 8192 : small + 12288] == b"\xee" * 4096  # kept
+        arena.release()
+        assert h.trim() >= 8 * 4096  # trim() gives them back
+        arena = h._arena()
+        assert arena[small + 8192 : small + 12288] == bytes(4096)
+        arena.release()
+
+
 def test_many_small_allocations_through_growth(FlexHeap):
     n = MANY // 100 if FlexHeap.__module__.startswith("tlsf.pure") else MANY
     with FlexHeap(trim_threshold=None) as h:

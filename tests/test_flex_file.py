@@ -279,6 +279,16 @@ def test_bad_files(FlexHeap, tmp_path, damage, error, message):
     assert repr(os.fspath(path)) in str(e.value)
 
 
+def test_a_file_heap_holds_at_least_one_pool(FlexHeap, tmp_path):
+    with pytest.raises(ValueError, match="max_size of a heap file must be at least 64 bytes, not 63"):
+        FlexHeap.create(tmp_path / "tiny.tlsf", max_size=63)
+    assert not (tmp_path / "tiny.tlsf").exists()
+    with FlexHeap.create(tmp_path / "small.tlsf", max_size=64) as h:
+        assert h.size == 64 and h.alloc(0) == GRAN
+        with pytest.raises(tlsf.OutOfMemoryError):
+            h.alloc(0)
+
+
 def test_open_errors_from_the_system(FlexHeap, tmp_path):
     with pytest.raises(FileNotFoundError):
         FlexHeap.open(tmp_path / "missing.tlsf")

@@ -8,8 +8,9 @@
 # which holds libFuzzer and clang's sanitizer runtimes, build the fuzzer.)
 #
 # Runs:
-#   make -C tests/native check   the stress tests of both engines, 10M operations each, and the
-#                                out-of-band engine's corruption catalogue (about 1.5 min here)
+#   make -C tests/native check   the stress tests of both engines, 10M operations each, the
+#                                out-of-band engine's corruption catalogue, the poisoning check and
+#                                crash consistency by fault injection (about 1.5 min here)
 #   make -C fuzz run             the libFuzzer targets (both engines), FUZZ_SECONDS each (default 60)
 # (both, even when the first fails) and fails if either fails.
 # Environment: FUZZ_SECONDS, CC, CLANG, OPS, SEED, SRC_DIR.
@@ -21,7 +22,7 @@ export FUZZ_SECONDS
 
 failed=0
 
-echo "== native stress tests of both engines of the C core, and the offset corruption catalogue (ASan + UBSan)"
+echo "== native stress tests of both engines of the C core, the offset corruption catalogue, crash consistency (ASan + UBSan)"
 make -C tests/native check || { echo "native: the stress test FAILED"; failed=$((failed + 1)); }
 
 echo "== libFuzzer targets for both engines, ${FUZZ_SECONDS} s each (ASan + UBSan)"

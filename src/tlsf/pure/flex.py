@@ -26,6 +26,7 @@ from tlsf.pure.tlsf import (
     GRANULARITY,
     HEADER_SIZE,
     MAX_CAPACITY,
+    MIN_POOL,
     NIL,
     SENTINEL_SIZE,
     HeapBase,
@@ -40,6 +41,7 @@ GROW_MIN = 64 << 10  # first pool and smallest step
 GROW_MAX = 1 << 30  # largest step
 GROW_UNIT = 64 << 10  # pool sizes are multiples of it (until the cap)
 FREE_HEAD = 32  # a free block's size, prev_phys, next_free, prev_free words
+FREE_DISCARD_MIN = 64 << 10  # a free gives back no fewer bytes of pages (tlsf_flex.c: freed)
 
 DEFAULT_MAX_SIZE = 1 << 40  # 1 TiB of address space
 SMALLEST_DEFAULT = 1 << 30  # halved down to this when the system refuses
@@ -164,7 +166,8 @@ class Flex(Tlsf):
     def freed(self, offset: int, what: tuple[int, int, int]) -> None:
         """After a free (payload `offset`, what it did): when the free block
         it left has at least trim_threshold bytes of whole pages, the pages of
-        that block that the freed one covered go back (see tlsf_flex.c)."""
+        that block that the freed one covered go back, when they make at
+        least FREE_DISCARD_MIN (see tlsf_flex.c)."""
         size, merged, merged_size = what
         page = self.src.page
         b = offset - HEADER_SIZE
@@ -174,7 +177,7 @@ class Flex(Tlsf):
             return
         start = max(round_down(b, page), lo)
         end = min(round_up(b + size, page), hi)
-        if end > start:
+        if end - start >= FREE_DISCARD_MIN:
             self.src.discard(start, end - start, False)
 
     # Giving pages back cannot be undone by the journal: the twin does it once
@@ -337,6 +340,8 @@ class FlexHeap(HeapBase):
         arena = image.arena_off(size, sl_len)
         if not arena:
             raise ValueError(f"sl_len must be a power of two in 1..64, not {sl_len}")
+        if size < MIN_POOL:  # a file always holds its pool
+            raise ValueError(f"max_size of a heap file must be at least {MIN_POOL} bytes, not {size}")
         self = cls.__new__(cls)
         self._setup(sl_len, hugepages)
         try:
