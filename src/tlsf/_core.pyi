@@ -2,6 +2,7 @@
 
 import sys
 from collections.abc import Iterable, Iterator
+from os import PathLike
 from types import TracebackType
 from typing import Any, Final, SupportsIndex, TypeVar, final
 
@@ -12,19 +13,16 @@ if sys.version_info >= (3, 12):
 else:
     from typing import Any as _Buffer
 
-_H = TypeVar("_H", bound=Heap)
+_H = TypeVar("_H", bound=_HeapLike)
 
 GRANULARITY: Final[int]
 HEADER_SIZE: Final[int]
 MIN_BLOCK: Final[int]
 SENTINEL_SIZE: Final[int]
 
-@final
-class Heap:
-    """A TLSF heap over `memory`: a writable C-contiguous buffer, or an int
-    (that many bytes of anonymous memory owned by the heap)."""
+class _HeapLike:
+    """What Heap and FlexHeap share (binding/heap_methods.h); not a runtime class."""
 
-    def __new__(cls, memory: _Buffer | int, *, sl_len: SupportsIndex = 32, pool: bool = True) -> Heap: ...
     def alloc(self, size: SupportsIndex, align: SupportsIndex = 1) -> int: ...
     def free(self, offset: SupportsIndex) -> None: ...
     def realloc(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
@@ -32,8 +30,6 @@ class Heap:
     def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> Any:
         """array('q') of the offsets, or an int64 ndarray when `sizes` is one."""
     def free_many(self, offsets: _Buffer | Iterable[SupportsIndex]) -> None: ...
-    def insert_free_block(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
-    def append_free_block(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
     @property
     def capacity(self) -> int: ...
     @property
@@ -54,10 +50,20 @@ class Heap:
     ) -> None: ...
 
 @final
-class FlexHeap:
+class Heap(_HeapLike):
+    """A TLSF heap over `memory`: a writable C-contiguous buffer, or an int
+    (that many bytes of anonymous memory owned by the heap)."""
+
+    def __new__(cls, memory: _Buffer | int, *, sl_len: SupportsIndex = 32, pool: bool = True) -> Heap: ...
+    def insert_free_block(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
+    def append_free_block(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
+
+@final
+class FlexHeap(_HeapLike):
     """A TLSF heap in its own reservation of max_size bytes of address space
     (default 1 TiB, or less where the system refuses) that grows as it is
-    used, never moving, and gives pages back (trim(), trim_threshold)."""
+    used, never moving, and gives pages back (trim(), trim_threshold); or in
+    a file (create, open), which survives its process and its crashes."""
 
     def __new__(
         cls,
@@ -65,17 +71,31 @@ class FlexHeap:
         *,
         sl_len: SupportsIndex = 32,
         trim_threshold: SupportsIndex | None = 1048576,
+        hugepages: bool = False,
     ) -> FlexHeap: ...
-    def alloc(self, size: SupportsIndex, align: SupportsIndex = 1) -> int: ...
-    def free(self, offset: SupportsIndex) -> None: ...
-    def realloc(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
-    def usable_size(self, offset: SupportsIndex) -> int: ...
-    def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> Any:
-        """array('q') of the offsets, or an int64 ndarray when `sizes` is one."""
-    def free_many(self, offsets: _Buffer | Iterable[SupportsIndex]) -> None: ...
+    @classmethod
+    def create(
+        cls,
+        path: str | bytes | PathLike[str] | PathLike[bytes],
+        *,
+        max_size: SupportsIndex | None = None,
+        sl_len: SupportsIndex = 32,
+        exist_ok: bool = False,
+        trim_threshold: SupportsIndex | None = 1048576,
+        hugepages: bool = False,
+    ) -> FlexHeap: ...
+    @classmethod
+    def open(
+        cls,
+        path: str | bytes | PathLike[str] | PathLike[bytes],
+        *,
+        recover: bool = False,
+        trim_threshold: SupportsIndex | None = 1048576,
+        hugepages: bool = False,
+    ) -> FlexHeap: ...
     def trim(self) -> int: ...
-    @property
-    def capacity(self) -> int: ...
+    def flush(self) -> None: ...
+    def _arena(self) -> memoryview: ...
     @property
     def max_size(self) -> int: ...
     @property
@@ -83,21 +103,13 @@ class FlexHeap:
     @property
     def trim_threshold(self) -> int | None: ...
     @property
-    def sl_len(self) -> int: ...
+    def hugepages(self) -> bool: ...
     @property
-    def closed(self) -> bool: ...
-    def stats(self) -> Stats: ...
-    def walk(self) -> Iterator[BlockInfo]: ...
-    def check(self) -> None: ...
-    def view(self, offset: SupportsIndex, size: SupportsIndex | None = None) -> memoryview: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> FlexHeap: ...
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def root(self) -> int: ...
+    @root.setter
+    def root(self, value: SupportsIndex) -> None: ...
+    @property
+    def path(self) -> str | bytes | None: ...
 
 @final
 class OffsetAllocator:
