@@ -8,10 +8,13 @@
  * methods, views, lock, closing and the C API serve it unchanged, and route
  * the calls that allocate and free through the flex engine. The reservation
  * holds the control structure, then the arena; both are zero and cost no
- * memory until touched, and neither ever moves.
+ * memory until touched, and neither ever moves. A file heap (create, open;
+ * csrc/tlsf_image.h) maps its file over the start of such a reservation,
+ * header and control structure first, and maps more of it as it grows.
  */
 #include "heap_methods.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <structmember.h>
@@ -20,8 +23,6 @@
 #include "errors.h"
 #include "platform/os_memory.h"
 #include "tlsf_image.h"
-
-#include <errno.h>
 
 #define DEFAULT_MAX_SIZE ((uint64_t)1 << 40)       /* 1 TiB of address space */
 #define DEFAULT_FILE_MAX_SIZE ((uint64_t)16 << 30) /* a file's control structure is sized by it */
@@ -266,9 +267,8 @@ static PyObject *image_error(FlexHeapObject *self, int kind, uint64_t detail, ui
     }
 }
 
-/* Opens path (create: a new file) and maps it: `prefix` bytes (header and
- * control structure), then an arena of max_size bytes reserved. */
-static int map_file(FlexHeapObject *self, PyObject *path, int create, uint64_t *file_size)
+/* Opens path (create: a new file) and locks it; self->path is os.fspath(path). */
+static int open_path(FlexHeapObject *self, PyObject *path, int create, uint64_t *file_size)
 {
     PyObject *fspath = PyOS_FSPath(path), *bytes = NULL;
     int err;
@@ -336,7 +336,7 @@ static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
     FlexHeapObject *self = new_object(type, sl_len, hugepages);
     if (!self)
         return NULL;
-    if (map_file(self, path, 1, &file_size) < 0) {
+    if (open_path(self, path, 1, &file_size) < 0) {
         if (exist_ok && PyErr_ExceptionMatches(PyExc_FileExistsError)) {
             PyErr_Clear();
             Py_DECREF(self);
@@ -396,7 +396,7 @@ static PyObject *open_file(PyTypeObject *type, PyObject *path, int repair, uint6
     FlexHeapObject *self = new_object(type, 0, hugepages);
     if (!self)
         return NULL;
-    if (map_file(self, path, 0, &file_size) < 0)
+    if (open_path(self, path, 0, &file_size) < 0)
         goto fail;
     memset(&h, 0, sizeof h);
     (void)tlsf_os_file_read(self->fd, &h, file_size < sizeof h ? file_size : sizeof h, 0);
