@@ -45,7 +45,7 @@ int tlsf_init(tlsf_t *t, uint64_t capacity, unsigned sl_len);
 int tlsf_init_zeroed(tlsf_t *t, uint64_t capacity, unsigned sl_len);
 /* Done with the heap: the arena becomes plain memory again (built with
  * -DTLSF_POISON, the core keeps free blocks and headers poisoned for
- * AddressSanitizer; this unpoisons the whole arena). */
+ * AddressSanitizer; this unpoisons the arena up to the end of its last pool). */
 void tlsf_fini(tlsf_t *t, uint8_t *base);
 
 uint64_t tlsf_capacity(const tlsf_t *t);
