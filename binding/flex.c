@@ -65,6 +65,8 @@ static int extend_file(void *ctx, uint64_t old_size, uint64_t new_size)
     uint64_t arena_off = self->hdr->arena_off, page = tlsf_os_page_size(), end = arena_off + new_size;
     uint8_t *words;
     uint64_t n;
+    /* the bitmap's words for the new bytes: whole words only, so one more
+     * word's worth of arena (64 granules) takes in the last, partial one */
     tlsf_live_words(self->heap.t, old_size, new_size + 64 * TLSF_GRANULARITY, &words, &n);
     if (tlsf_os_file_allocate(self->fd, arena_off + old_size, new_size - old_size) ||
         (n && tlsf_os_file_allocate(self->fd, (uint64_t)(words - self->map), n)))

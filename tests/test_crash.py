@@ -166,7 +166,6 @@ def test_every_store_of_every_operation(tmp_path, name):
     assert run_op(done, op, None) == 3
     with py_cls.open(done, recover=True) as h:
         after = used_blocks(h)
-    before = {off: None for off in before_bytes}
     with py_cls.open(base) as h:
         before = used_blocks(h)
     assert before != after

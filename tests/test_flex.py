@@ -294,7 +294,7 @@ def test_differential_through_growth_and_trim():
     c_cls, py_cls = both_classes("FlexHeap")
     rng = random.Random(12)
     for trim in (None, 0, 64 << 10):
-        c, py = c_cls(max_size=64 * MIB, sl_len=rng.choice([4, 32]), trim_threshold=trim), None
+        c = c_cls(max_size=64 * MIB, sl_len=rng.choice([4, 32]), trim_threshold=trim)
         py = py_cls(max_size=64 * MIB, sl_len=c.sl_len, trim_threshold=trim)
         step = Lockstep(c, py)
         live: list[int] = []
