@@ -13,7 +13,8 @@ _Static_assert(TLSF_CAPI_OK == TLSF_OK && TLSF_CAPI_ENOMEM == TLSF_ENOMEM && TLS
 static int capi_get_core(PyObject *heap, struct tlsf **t, uint8_t **base, uint64_t *capacity)
 {
     if (!is_heap(heap)) {
-        PyErr_Format(PyExc_TypeError, "a tlsf._core.Heap or FlexHeap is needed, not %.200s", Py_TYPE(heap)->tp_name);
+        PyErr_Format(PyExc_TypeError, "a tlsf._core.Heap, FlexHeap or SharedHeap is needed, not %.200s",
+                     Py_TYPE(heap)->tp_name);
         return -1;
     }
     HeapObject *self = (HeapObject *)heap;
@@ -36,12 +37,20 @@ static int capi_get_core(PyObject *heap, struct tlsf **t, uint8_t **base, uint64
 
 static void capi_lock(PyObject *heap)
 {
-    tlsf_lock(&((HeapObject *)heap)->lock);
+    HeapObject *self = (HeapObject *)heap;
+    if (self->shared)
+        shared_capi_lock(self);
+    else
+        tlsf_lock(&self->lock);
 }
 
 static void capi_unlock(PyObject *heap)
 {
-    tlsf_unlock(&((HeapObject *)heap)->lock);
+    HeapObject *self = (HeapObject *)heap;
+    if (self->shared)
+        shared_capi_unlock(self);
+    else
+        tlsf_unlock(&self->lock);
 }
 
 /* Runs `call` on heap's open core under its lock; the codes of the table. */
@@ -52,7 +61,9 @@ static void capi_unlock(PyObject *heap)
         HeapObject *self = (HeapObject *)(heap);            \
         int rc;                                             \
         HEAP_CALL(self, rc, call);                          \
-        return rc == RC_CLOSED ? TLSF_CAPI_ECLOSED : rc;    \
+        return rc == RC_CLOSED    ? TLSF_CAPI_ECLOSED       \
+               : rc == RC_NO_LOCK ? TLSF_CAPI_ECORRUPT      \
+                                  : rc;                     \
     } while (0)
 
 static int capi_alloc(PyObject *heap, uint64_t size, uint64_t align, uint64_t *offset)

@@ -49,6 +49,9 @@ NOINLINE PyObject *core_error(PyObject *self, int rc, uint64_t offset, PyObject 
     case TLSF_ENOMETA:
         PyErr_NoMemory();
         break;
+    case RC_NO_LOCK:
+        PyErr_SetString(st->CorruptionError, "the shared heap's lock is unusable (its segment was overwritten?)");
+        break;
     default: /* ERANGE, EALIGN, and codes this binding does not know */
         PyErr_SetString(PyExc_ValueError, tlsf_strerror(rc));
         break;
@@ -100,7 +103,7 @@ int blocks_init(blocks_t *b, const tlsf_stats_t *s)
     b->n = 0;
     b->cap = (size_t)(n < 1u << 20 ? n : 1u << 20);
     b->v = NULL;
-    if (b->cap && !(b->v = PyMem_Malloc(b->cap * sizeof *b->v))) {
+    if (b->cap && !(b->v = PyMem_RawMalloc(b->cap * sizeof *b->v))) {
         PyErr_NoMemory();
         return -1;
     }
@@ -108,13 +111,15 @@ int blocks_init(blocks_t *b, const tlsf_stats_t *s)
 }
 
 /* Only collects: no Python object is made while the core walks the heap, as
- * the GC could run a finalizer that frees into it or closes it. */
+ * the GC could run a finalizer that frees into it or closes it; and the
+ * buffer is raw memory, as a SharedHeap walks without the GIL when it waited
+ * for its lock. */
 int collect_block(uint64_t offset, uint64_t size, int used, void *ctx)
 {
     blocks_t *b = ctx;
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 16;
-        block_t *v = PyMem_Realloc(b->v, cap * sizeof *v);
+        block_t *v = PyMem_RawRealloc(b->v, cap * sizeof *v);
         if (!v)
             return WALK_NOMEM;
         b->v = v;
@@ -156,7 +161,7 @@ PyObject *blocks_iter(PyObject *self, blocks_t *b, int rc)
     }
     it = PyObject_GetIter(list);
 done:
-    PyMem_Free(b->v);
+    PyMem_RawFree(b->v);
     b->v = NULL;
     Py_XDECREF(list);
     return it;

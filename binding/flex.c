@@ -10,9 +10,10 @@
  * holds the control structure, then the arena; both are zero and cost no
  * memory until touched, and neither ever moves. A file heap (create, open;
  * csrc/tlsf_image.h) maps its file over the start of such a reservation,
- * header and control structure first, and maps more of it as it grows.
+ * header and control structure first, and maps more of it as it grows. The
+ * object and the functions SharedHeap (shared.c) uses too are in flex.h.
  */
-#include "heap_methods.h"
+#include "flex.h"
 
 #include <errno.h>
 #include <string.h>
@@ -21,29 +22,7 @@
 
 #include "args.h"
 #include "errors.h"
-#include "platform/os_memory.h"
-#include "tlsf_image.h"
-
-#define DEFAULT_MAX_SIZE ((uint64_t)1 << 40)       /* 1 TiB of address space */
-#define DEFAULT_FILE_MAX_SIZE ((uint64_t)16 << 30) /* a file's control structure is sized by it */
-#define SMALLEST_DEFAULT ((uint64_t)1 << 30)       /* halved down to this when the system refuses */
-#define DEFAULT_TRIM_THRESHOLD ((uint64_t)1 << 20) /* 1 MiB of whole pages */
-
-typedef struct {
-    HeapObject heap; /* first: heap.c's methods take a FlexHeap as a HeapObject */
-    tlsf_flex_t flex;
-    uint8_t *map;    /* the reservation: [header,] control structure, arena at heap.base */
-    uint64_t map_size;
-    int hugepages;   /* transparent huge pages asked for the arena */
-    uint64_t root;   /* an anonymous heap's root (a file keeps it in its header) */
-    /* a file heap (tlsf_image.h), else fd -1 and the rest NULL or 0 */
-    int fd;
-    PyObject *path;              /* os.fspath() of the path given */
-    tlsf_image_header_t *hdr;    /* the file's header, in the mapping */
-    uint64_t mapped;             /* bytes of the reservation mapped from the file, from its start */
-} FlexHeapObject;
-
-static uint64_t round_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+#include "heap_methods.h"
 
 /* ------------------------------------------------------------ the sources */
 
@@ -109,7 +88,7 @@ void flex_release(HeapObject *heap)
 /* ------------------------------------------------------------- arguments */
 
 /* max_size: None (`fallback`), or a positive int up to 2**58. */
-static int max_size_arg(PyObject *o, uint64_t fallback, uint64_t *out)
+int flex_max_size_arg(PyObject *o, uint64_t fallback, uint64_t *out)
 {
     PyObject *bad = NULL;
     if (o == Py_None) {
@@ -128,7 +107,7 @@ static int max_size_arg(PyObject *o, uint64_t fallback, uint64_t *out)
 }
 
 /* trim_threshold: None (off) or an int >= 0 (bytes of whole pages). */
-static int trim_threshold_arg(PyObject *o, uint64_t *out)
+int flex_trim_threshold_arg(PyObject *o, uint64_t *out)
 {
     PyObject *bad = NULL;
     if (!o) {
@@ -148,8 +127,7 @@ static int trim_threshold_arg(PyObject *o, uint64_t *out)
 
 /* -------------------------------------------------------- making a heap */
 
-/* A FlexHeap object owning nothing yet. */
-static FlexHeapObject *new_object(PyTypeObject *type, unsigned sl_len, int hugepages)
+FlexHeapObject *flex_new_object(PyTypeObject *type, unsigned sl_len, int hugepages)
 {
     FlexHeapObject *self = (FlexHeapObject *)type->tp_alloc(type, 0);
     if (!self)
@@ -162,10 +140,7 @@ static FlexHeapObject *new_object(PyTypeObject *type, unsigned sl_len, int hugep
     return self;
 }
 
-/* Reserves `prefix` bytes (page-rounded) then room for an arena of *max_size
- * bytes; with `shrink` (the default size), halves it while the system
- * refuses. 0, or an errno value. */
-static int reserve(FlexHeapObject *self, uint64_t prefix, uint64_t *max_size, int shrink)
+int flex_reserve(FlexHeapObject *self, uint64_t prefix, uint64_t *max_size, int shrink)
 {
     uint64_t page = tlsf_os_page_size();
     for (;;) {
@@ -186,15 +161,14 @@ static int reserve(FlexHeapObject *self, uint64_t prefix, uint64_t *max_size, in
     }
 }
 
-static PyObject *reserve_error(uint64_t max_size, int err)
+PyObject *flex_reserve_error(uint64_t max_size, int err)
 {
     return PyErr_Format(PyExc_MemoryError, "cannot reserve address space for a heap of %llu bytes (%s)",
                         ULL(max_size), strerror(err));
 }
 
-/* The heap is ready: t initialised, base set; the flex engine over `src`. */
-static PyObject *ready(FlexHeapObject *self, tlsf_t *t, uint64_t max_size, const tlsf_flex_source_t *src,
-                       uint64_t trim, uint64_t size)
+PyObject *flex_ready(FlexHeapObject *self, tlsf_t *t, uint64_t max_size, const tlsf_flex_source_t *src,
+                     uint64_t trim, uint64_t size)
 {
     tlsf_flex_init(&self->flex, t, self->heap.base, src, trim);
     self->flex.size = size;
@@ -215,32 +189,32 @@ static PyObject *flex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOp:FlexHeap", kwlist, &max_obj, &sl_obj, &trim_obj,
                                      &hugepages))
         return NULL;
-    if (max_size_arg(max_obj, DEFAULT_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
-        trim_threshold_arg(trim_obj, &trim) < 0)
+    if (flex_max_size_arg(max_obj, DEFAULT_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
+        flex_trim_threshold_arg(trim_obj, &trim) < 0)
         return NULL;
     if (!tlsf_control_size(max_size, sl_len)) {
         PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", sl_len);
         return NULL;
     }
-    FlexHeapObject *self = new_object(type, sl_len, hugepages);
+    FlexHeapObject *self = flex_new_object(type, sl_len, hugepages);
     if (!self)
         return NULL;
-    int err = reserve(self, 0, &max_size, max_obj == Py_None);
+    int err = flex_reserve(self, 0, &max_size, max_obj == Py_None);
     if (err) {
         Py_DECREF(self);
-        return reserve_error(max_size, err);
+        return flex_reserve_error(max_size, err);
     }
     tlsf_t *t = (tlsf_t *)self->map;
     tlsf_init_zeroed(t, max_size, sl_len); /* checked above */
     tlsf_flex_source_t src = {NULL, discard_pages, self, tlsf_os_page_size()};
-    return ready(self, t, max_size, &src, trim, 0);
+    return flex_ready(self, t, max_size, &src, trim, 0);
 }
 
 /* ------------------------------------------------------------ file heaps */
 
 /* OSError for errno err on the heap's path (FileNotFoundError, ...); a lock
  * held elsewhere is said so. */
-static PyObject *file_error(PyObject *path, int err)
+PyObject *flex_file_error(PyObject *path, int err)
 {
     if (err == EWOULDBLOCK || err == EAGAIN)
         return PyErr_Format(PyExc_BlockingIOError, "%R is open in another FlexHeap (one at a time)", path);
@@ -248,24 +222,23 @@ static PyObject *file_error(PyObject *path, int err)
     return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
 }
 
-/* What tlsf_image_check found, as an exception. */
-static PyObject *image_error(FlexHeapObject *self, int kind, uint64_t detail, uint64_t file_size)
+PyObject *flex_image_error(FlexHeapObject *self, const char *what, int kind, uint64_t detail, uint64_t file_size)
 {
     PyObject *path = self->path, *corrupt = state_of((PyObject *)self)->CorruptionError;
     switch (kind) {
     case TLSF_IMAGE_NOT_HEAP:
-        return PyErr_Format(PyExc_ValueError, "%R is not a tlsf heap file", path);
+        return PyErr_Format(PyExc_ValueError, "%R is not a tlsf %s", path, what);
     case TLSF_IMAGE_NEWER:
-        return PyErr_Format(PyExc_ValueError, "%R: heap file format version %llu is newer than this tlsf reads (%u)",
-                            path, ULL(detail), TLSF_IMAGE_VERSION);
+        return PyErr_Format(PyExc_ValueError, "%R: %s format version %llu is newer than this tlsf reads (%u)", path,
+                            what, ULL(detail), TLSF_IMAGE_VERSION);
     case TLSF_IMAGE_FOREIGN:
-        return PyErr_Format(PyExc_ValueError, "%R: heap file made on a machine of another word size or byte order",
-                            path);
+        return PyErr_Format(PyExc_ValueError, "%R: %s made on a machine of another word size or byte order", path,
+                            what);
     case TLSF_IMAGE_TRUNCATED:
-        return PyErr_Format(corrupt, "%R: heap file is truncated (%llu bytes; its header says %llu)", path,
+        return PyErr_Format(corrupt, "%R: %s is truncated (%llu bytes; its header says %llu)", path, what,
                             ULL(file_size), ULL(detail));
     default:
-        return PyErr_Format(corrupt, "%R: heap file header is inconsistent", path);
+        return PyErr_Format(corrupt, "%R: %s header is inconsistent", path, what);
     }
 }
 
@@ -284,7 +257,7 @@ static int open_path(FlexHeapObject *self, PyObject *path, int create, uint64_t 
     Py_END_ALLOW_THREADS
     Py_DECREF(bytes);
     if (err) {
-        file_error(fspath, err);
+        flex_file_error(fspath, err);
         return -1;
     }
     return 0;
@@ -296,7 +269,7 @@ static int map_prefix(FlexHeapObject *self, uint64_t n)
     uint64_t to = round_up(n, tlsf_os_page_size());
     int err = tlsf_os_file_map(self->fd, 0, to, self->map);
     if (err) {
-        file_error(self->path, err);
+        flex_file_error(self->path, err);
         return -1;
     }
     self->mapped = to;
@@ -304,7 +277,7 @@ static int map_prefix(FlexHeapObject *self, uint64_t n)
     return 0;
 }
 
-static tlsf_flex_source_t file_source(FlexHeapObject *self)
+tlsf_flex_source_t flex_file_source(FlexHeapObject *self)
 {
     tlsf_flex_source_t src = {extend_file, discard_file, self, tlsf_os_page_size()};
     return src;
@@ -322,8 +295,8 @@ static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOpOp:create", kwlist, &path, &max_obj, &sl_obj, &exist_ok,
                                      &trim_obj, &hugepages))
         return NULL;
-    if (max_size_arg(max_obj, DEFAULT_FILE_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
-        trim_threshold_arg(trim_obj, &trim) < 0)
+    if (flex_max_size_arg(max_obj, DEFAULT_FILE_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
+        flex_trim_threshold_arg(trim_obj, &trim) < 0)
         return NULL;
     uint64_t arena_off = tlsf_image_arena_off(max_size, sl_len);
     if (!arena_off) {
@@ -335,7 +308,7 @@ static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
                      TLSF_MIN_POOL, ULL(max_size));
         return NULL;
     }
-    FlexHeapObject *self = new_object(type, sl_len, hugepages);
+    FlexHeapObject *self = flex_new_object(type, sl_len, hugepages);
     if (!self)
         return NULL;
     if (open_path(self, path, 1, &file_size) < 0) {
@@ -346,15 +319,15 @@ static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
         goto fail;
     }
-    int err = reserve(self, arena_off, &max_size, 0);
+    int err = flex_reserve(self, arena_off, &max_size, 0);
     if (err) {
-        reserve_error(max_size, err);
+        flex_reserve_error(max_size, err);
         goto fail;
     }
     /* The header and control structure (sparse), the first pool, then the
      * magic: a file that has it is a heap. */
     if ((err = tlsf_os_file_resize(self->fd, arena_off))) {
-        file_error(self->path, err);
+        flex_file_error(self->path, err);
         goto fail;
     }
     if (map_prefix(self, arena_off) < 0)
@@ -363,8 +336,8 @@ static PyObject *flex_create(PyTypeObject *type, PyObject *args, PyObject *kwds)
     tlsf_t *t = (tlsf_t *)(self->map + TLSF_IMAGE_HEADER_SIZE);
     tlsf_init_zeroed(t, max_size, sl_len);
     tlsf_set_crash_safe(t);
-    tlsf_flex_source_t src = file_source(self);
-    ready(self, t, max_size, &src, trim, 0);
+    tlsf_flex_source_t src = flex_file_source(self);
+    flex_ready(self, t, max_size, &src, trim, 0);
     if (tlsf_flex_grow(&self->flex, 1)) {
         PyErr_Format(PyExc_OSError, "%R: cannot make the heap's first pool (disk full?)", self->path);
         goto fail;
@@ -384,7 +357,7 @@ static PyObject *flex_open(PyTypeObject *type, PyObject *args, PyObject *kwds)
     int repair = 0, hugepages = 0;
     uint64_t trim;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$pOp:open", kwlist, &path, &repair, &trim_obj, &hugepages) ||
-        trim_threshold_arg(trim_obj, &trim) < 0)
+        flex_trim_threshold_arg(trim_obj, &trim) < 0)
         return NULL;
     return open_file(type, path, repair, trim, hugepages);
 }
@@ -395,23 +368,23 @@ static PyObject *open_file(PyTypeObject *type, PyObject *path, int repair, uint6
 {
     tlsf_image_header_t h;
     uint64_t file_size, detail, pool_end;
-    FlexHeapObject *self = new_object(type, 0, hugepages);
+    FlexHeapObject *self = flex_new_object(type, 0, hugepages);
     if (!self)
         return NULL;
     if (open_path(self, path, 0, &file_size) < 0)
         goto fail;
     memset(&h, 0, sizeof h);
     (void)tlsf_os_file_read(self->fd, &h, file_size < sizeof h ? file_size : sizeof h, 0);
-    int kind = tlsf_image_check(&h, file_size, &detail);
+    int kind = tlsf_image_check(&h, file_size, tlsf_image_magic, &detail);
     if (kind) {
-        image_error(self, kind, detail, file_size);
+        flex_image_error(self, "heap file", kind, detail, file_size);
         goto fail;
     }
     self->heap.sl_len = h.sl_len;
     uint64_t max_size = h.max_size;
-    int err = reserve(self, h.arena_off, &max_size, 0);
+    int err = flex_reserve(self, h.arena_off, &max_size, 0);
     if (err) {
-        reserve_error(max_size, err);
+        flex_reserve_error(max_size, err);
         goto fail;
     }
     if (map_prefix(self, file_size) < 0)
@@ -440,15 +413,15 @@ static PyObject *open_file(PyTypeObject *type, PyObject *path, int repair, uint6
     }
     tlsf_set_crash_safe(t);
     self->hdr->size = pool_end;
-    tlsf_flex_source_t src = file_source(self);
-    return ready(self, t, max_size, &src, trim, pool_end);
+    tlsf_flex_source_t src = flex_file_source(self);
+    return flex_ready(self, t, max_size, &src, trim, pool_end);
 
 fail:
     Py_DECREF(self);
     return NULL;
 }
 
-static PyObject *flex_trim(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *flex_trim(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     uint64_t released = 0;
     int rc;
@@ -463,29 +436,32 @@ static PyObject *flex_trim(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
 /* The bytes of the pool as it is now, [0, size): for tests and tools that
  * look at (or scribble on) the heap image. The pool never shrinks, so the
  * view stays inside it. */
-static PyObject *flex_arena(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *flex_arena(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
 {
-    uint64_t size;
-    tlsf_lock(&self->heap.lock);
-    int open = self->heap.t != NULL;
-    size = self->flex.size;
-    tlsf_unlock(&self->heap.lock);
-    if (!open)
+    uint64_t size = 0;
+    int rc;
+    HEAP_CALL(&self->heap, rc, (size = self->flex.size, TLSF_OK));
+    if (rc == RC_CLOSED)
         return closed_error(NULL);
+    if (rc) /* a broken SharedHeap */
+        return core_error((PyObject *)self, rc, 0, NULL);
     return heap_export(&self->heap, 0, size);
 }
 
 /* root: an offset the program keeps to find its data again (0: none), in a
- * file's header (so it survives with the heap), or in the object. */
-static PyObject *flex_get_root(FlexHeapObject *self, void *Py_UNUSED(closure))
+ * file's or segment's header (so it survives with the heap, and every
+ * process sees it), or in the object. */
+PyObject *flex_get_root(FlexHeapObject *self, void *Py_UNUSED(closure))
 {
-    tlsf_lock(&self->heap.lock);
-    uint64_t root = self->hdr ? self->hdr->root : self->root;
-    tlsf_unlock(&self->heap.lock);
+    uint64_t root = self->root;
+    int rc;
+    HEAP_CALL(&self->heap, rc, (root = self->hdr ? self->hdr->root : self->root, TLSF_OK));
+    if (rc != TLSF_OK && rc != RC_CLOSED) /* a broken SharedHeap; closed: the object's, 0 for a file */
+        return core_error((PyObject *)self, rc, 0, NULL);
     return PyLong_FromUnsignedLongLong(root);
 }
 
-static int flex_set_root(FlexHeapObject *self, PyObject *value, void *Py_UNUSED(closure))
+int flex_set_root(FlexHeapObject *self, PyObject *value, void *Py_UNUSED(closure))
 {
     PyObject *bad = NULL;
     uint64_t root;
@@ -501,15 +477,10 @@ static int flex_set_root(FlexHeapObject *self, PyObject *value, void *Py_UNUSED(
         Py_DECREF(bad);
         return -1;
     }
-    tlsf_lock(&self->heap.lock);
-    int open = self->heap.t != NULL;
-    if (open && self->hdr)
-        self->hdr->root = root;
-    else if (open)
-        self->root = root;
-    tlsf_unlock(&self->heap.lock);
-    if (!open) {
-        closed_error(NULL);
+    int rc;
+    HEAP_CALL(&self->heap, rc, (*(self->hdr ? &self->hdr->root : &self->root) = root, TLSF_OK));
+    if (rc) {
+        rc == RC_CLOSED ? closed_error(NULL) : core_error((PyObject *)self, rc, 0, NULL);
         return -1;
     }
     return 0;
@@ -529,7 +500,7 @@ static PyObject *flex_flush(FlexHeapObject *self, PyObject *Py_UNUSED(ignored))
     err = tlsf_os_file_sync(self->fd, self->map, mapped);
     Py_END_ALLOW_THREADS
     if (err)
-        return file_error(self->path, err);
+        return flex_file_error(self->path, err);
     Py_RETURN_NONE;
 }
 
@@ -540,15 +511,17 @@ static PyObject *flex_get_path(FlexHeapObject *self, void *Py_UNUSED(closure))
     return path;
 }
 
-static PyObject *flex_get_size(FlexHeapObject *self, void *Py_UNUSED(closure))
+PyObject *flex_get_size(FlexHeapObject *self, void *Py_UNUSED(closure))
 {
-    tlsf_lock(&self->heap.lock);
-    uint64_t size = self->flex.size;
-    tlsf_unlock(&self->heap.lock);
+    uint64_t size;
+    int rc;
+    HEAP_CALL(&self->heap, rc, (size = self->flex.size, TLSF_OK));
+    if (rc) /* closed: the size it had */
+        size = self->flex.size;
     return PyLong_FromUnsignedLongLong(size);
 }
 
-static PyObject *flex_get_trim_threshold(FlexHeapObject *self, void *Py_UNUSED(closure))
+PyObject *flex_get_trim_threshold(FlexHeapObject *self, void *Py_UNUSED(closure))
 {
     if (self->flex.trim_threshold == TLSF_FLEX_TRIM_OFF)
         Py_RETURN_NONE;

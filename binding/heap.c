@@ -44,10 +44,11 @@ static NOINLINE PyObject *alloc_error(HeapObject *self, int rc, uint64_t size, u
 uint64_t heap_bad_offset(PyObject *heap)
 {
     HeapObject *self = (HeapObject *)heap;
-    uint64_t where;
-    tlsf_lock(&self->lock);
-    where = self->t ? tlsf_bad_offset(self->t) : TLSF_NIL;
-    tlsf_unlock(&self->lock);
+    uint64_t where = TLSF_NIL;
+    int rc;
+    HEAP_CALL(self, rc, (where = tlsf_bad_offset(self->t), TLSF_OK));
+    if (rc == TLSF_ECORRUPT && self->t) /* a broken SharedHeap: nothing writes it any more */
+        where = tlsf_bad_offset(self->t);
     return where;
 }
 
@@ -250,7 +251,7 @@ PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
     /* collect_block makes no Python object: it may hold the lock */
     HEAP_CALL(self, rc, tlsf_walk(self->t, self->base, collect_block, &b));
     if (rc == RC_CLOSED) {
-        PyMem_Free(b.v);
+        PyMem_RawFree(b.v);
         return closed_error(NULL);
     }
     return blocks_iter((PyObject *)self, &b, rc);
@@ -393,6 +394,10 @@ PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size)
  * the buffer may run Python code (an exporter written in Python). */
 static void heap_release(HeapObject *self)
 {
+    if (self->shared) { /* the image stays: other processes use it */
+        shared_release(self);
+        return;
+    }
     tlsf_lock(&self->lock);
     tlsf_t *t = self->t;
     if (t)
@@ -675,7 +680,7 @@ static PyType_Spec heap_spec = {
 int is_heap(PyObject *o)
 {
     destructor d = Py_TYPE(o)->tp_dealloc;
-    return d == (destructor)heap_dealloc || d == (destructor)flex_dealloc;
+    return d == (destructor)heap_dealloc || d == (destructor)flex_dealloc || d == (destructor)shared_dealloc;
 }
 
 int heap_add_types(PyObject *m, core_state *st)

@@ -1,12 +1,17 @@
 /*
  * heap.h: the Heap object, shared by heap.c (the type Heap), flex.c (the type
- * FlexHeap, a Heap object with a growable arena), capi.c (the C API) and
- * errors.c (the offset of a corruption).
+ * FlexHeap, a Heap object with a growable arena), shared.c (the type
+ * SharedHeap, a FlexHeap in shared memory), capi.c (the C API) and errors.c
+ * (the offset of a corruption).
  *
  * A Heap owns one control structure (PyMem_Malloc) and keeps the caller's
  * buffer exported for its whole life, which pins it: the arena can neither
  * move nor shrink under the core. A FlexHeap's control structure and arena
  * are its own reservation (flex.c), which never moves either.
+ *
+ * Locking: every core call runs under the heap's lock (HEAP_CALL): for a
+ * Heap and a FlexHeap the object's spin lock (lock.h), for a SharedHeap the
+ * segment's process-shared lock, waited for without the GIL (shared.c).
  */
 #ifndef TLSF_BINDING_HEAP_H
 #define TLSF_BINDING_HEAP_H
@@ -24,6 +29,7 @@ typedef struct {
     uint8_t *base;      /* start of the arena (buf.buf) */
     tlsf_flex_t *flex;  /* FlexHeap: the growable heap over t and base; NULL for a Heap */
     tlsf_lock_t lock;
+    int shared;         /* a SharedHeap: HEAP_CALL takes the segment's lock instead */
     /* cold, and under the GIL */
     uint64_t capacity;  /* still readable after close */
     unsigned sl_len;
@@ -34,16 +40,37 @@ typedef struct {
 } HeapObject;
 
 /* What a core call returns in this binding when the heap is closed (never a
- * core code). */
+ * core code), and when a SharedHeap's lock cannot be taken at all. */
 #define RC_CLOSED (-1)
+#define RC_NO_LOCK (-2)
+
+/* A SharedHeap's lock (shared.c), which HEAP_CALL takes instead of the
+ * object's. shared_enter returns TLSF_OK (open: call the core), RC_CLOSED,
+ * TLSF_ECORRUPT (a dead holder's heap could not be recovered) or RC_NO_LOCK;
+ * where it waits with ts given, it releases the GIL, and *ts is the thread
+ * state that shared_leave restores. */
+HIDDEN int shared_enter(HeapObject *self, PyThreadState **ts);
+HIDDEN void shared_leave(HeapObject *self, int entered, PyThreadState *ts);
+/* ... and the C API's lock() and unlock() of a SharedHeap (capi.c). */
+HIDDEN void shared_capi_lock(HeapObject *self);
+HIDDEN void shared_capi_unlock(HeapObject *self);
 
 /* Runs core call `call` on the open heap under its lock, the result in rc
- * (RC_CLOSED when the heap is closed). */
-#define HEAP_CALL(self, rc, call)                                \
-    do {                                                         \
-        tlsf_lock(&(self)->lock);                                \
-        (rc) = LIKELY((self)->t != NULL) ? (call) : RC_CLOSED;   \
-        tlsf_unlock(&(self)->lock);                              \
+ * (RC_CLOSED when the heap is closed, ...: shared_enter). `call` is C only.
+ * Written out for each kind of lock, so that a Heap's call pays one
+ * predictable branch for SharedHeap's existence. */
+#define HEAP_CALL(self, rc, call)                                          \
+    do {                                                                   \
+        if (LIKELY(!(self)->shared)) {                                     \
+            tlsf_lock(&(self)->lock);                                      \
+            (rc) = LIKELY((self)->t != NULL) ? (call) : RC_CLOSED;         \
+            tlsf_unlock(&(self)->lock);                                    \
+        } else {                                                           \
+            PyThreadState *ts_ = NULL;                                     \
+            int entered_ = shared_enter((self), &ts_);                     \
+            (rc) = entered_ == TLSF_OK ? (call) : entered_;                \
+            shared_leave((self), entered_, ts_);                           \
+        }                                                                  \
     } while (0)
 
 /* The core calls that change allocations, through the flex engine (which
@@ -80,8 +107,8 @@ static inline int core_free_many(HeapObject *h, const uint64_t *offsets, size_t 
     return h->flex ? tlsf_flex_free_many(h->flex, offsets, n, bad) : tlsf_free_many(h->t, h->base, offsets, n, bad);
 }
 
-/* Whether o is a Heap or a FlexHeap (of any interpreter): they share their
- * deallocator, and neither can be subclassed. */
+/* Whether o is a Heap, FlexHeap or SharedHeap (of any interpreter): known by
+ * their deallocators; none can be subclassed. */
 HIDDEN int is_heap(PyObject *o);
 /* Where the core last found corruption (TLSF_NIL if nowhere, or closed). */
 HIDDEN uint64_t heap_bad_offset(PyObject *heap);
@@ -91,9 +118,11 @@ HIDDEN void heap_dealloc(HeapObject *self);
 HIDDEN int heap_traverse(HeapObject *self, visitproc visit, void *arg);
 HIDDEN int heap_clear(HeapObject *self);
 /* FlexHeap (flex.c): gives back the reservation of a closed FlexHeap; its
- * deallocator (heap_dealloc, and its path). */
+ * deallocator (heap_dealloc, and its path). SharedHeap (shared.c): the same. */
 HIDDEN void flex_release(HeapObject *self);
 HIDDEN void flex_dealloc(HeapObject *self);
+HIDDEN void shared_release(HeapObject *self);
+HIDDEN void shared_dealloc(HeapObject *self);
 
 /* Heap(memory) (memory.c): whether `memory` is a size (-1 on error), the
  * anonymous memory made for one, whether a buffer format is plain data. */

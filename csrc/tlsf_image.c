@@ -1,5 +1,5 @@
 /*
- * tlsf_image.c: the heap file format (see tlsf_image.h). The twin
+ * tlsf_image.c: the heap image format (see tlsf_image.h). The twin
  * src/tlsf/pure/image.py mirrors it.
  */
 #include "tlsf_image.h"
@@ -9,6 +9,7 @@
 #include "tlsf.h"
 
 const char tlsf_image_magic[8] = {'T', 'L', 'S', 'F', 'H', 'E', 'A', 'P'};
+const char tlsf_image_shared_magic[8] = {'T', 'L', 'S', 'F', 'S', 'H', 'R', 'D'};
 
 uint64_t tlsf_image_arena_off(uint64_t max_size, unsigned sl_len)
 {
@@ -32,10 +33,10 @@ void tlsf_image_init(tlsf_image_header_t *h, uint64_t max_size, unsigned sl_len,
     h->arena_off = tlsf_image_arena_off(max_size, sl_len);
 }
 
-int tlsf_image_check(const tlsf_image_header_t *h, uint64_t file_size, uint64_t *detail)
+int tlsf_image_check(const tlsf_image_header_t *h, uint64_t file_size, const char magic[8], uint64_t *detail)
 {
     *detail = 0;
-    if (file_size < sizeof *h || memcmp(h->magic, tlsf_image_magic, sizeof h->magic))
+    if (file_size < sizeof *h || memcmp(h->magic, magic, sizeof h->magic))
         return TLSF_IMAGE_NOT_HEAP;
     if (h->version > TLSF_IMAGE_VERSION) {
         *detail = h->version;

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -21,6 +22,13 @@ import tlsf
 
 PURE_ONLY = os.environ.get("TLSF_PURE_PYTHON", "") not in ("", "0")
 IMPLS = ["python"] if PURE_ONLY else ["c", "python"]
+
+# The heap image's header (csrc/tlsf_image.h: tlsf_image_header_t), written
+# out here rather than taken from the twin, so that tests check both.
+IMAGE_HEADER = struct.Struct("=8s6I5Q")
+IMAGE_FIELDS = (
+    "magic version word_size order sl_len flags recoveries max_size size root control_off arena_off"
+).split()
 
 GRAN = 16  # granularity and header size
 MIN_BLOCK = 32  # smallest block, header included; also the size of a pool's sentinel
@@ -83,20 +91,24 @@ def round_down(x: int, a: int = GRAN) -> int:
 
 
 def heap_and_flex_fixture():
-    """A `Heap` fixture for a module whose tests hold for FlexHeap too: each
-    implementation's Heap, then its FlexHeap (ids c-flex, python-flex). Such
-    tests make their heaps with new_heap."""
+    """A `Heap` fixture for a module whose tests hold for FlexHeap and
+    SharedHeap too: each implementation's Heap, then its FlexHeap (ids
+    c-flex, python-flex), then the C SharedHeap (c-shared). Such tests make
+    their heaps with new_heap."""
+    kinds = {"flex": "FlexHeap", "shared": "SharedHeap"}
+    params = IMPLS + [f"{impl}-flex" for impl in IMPLS] + (["c-shared"] if "c" in IMPLS else [])
 
-    @pytest.fixture(params=IMPLS + [f"{impl}-flex" for impl in IMPLS], name="Heap")
+    @pytest.fixture(params=params, name="Heap")
     def heap_fixture(request):
-        impl, _, flex = request.param.partition("-")
-        return impl_class(impl, "FlexHeap" if flex else "Heap")
+        impl, _, kind = request.param.partition("-")
+        return impl_class(impl, kinds.get(kind, "Heap"))
 
     return heap_fixture
 
 
 def is_flex(cls) -> bool:
-    return cls.__name__ == "FlexHeap"
+    """Whether heaps of cls make their own growing pool (FlexHeap, SharedHeap)."""
+    return cls.__name__ in ("FlexHeap", "SharedHeap")
 
 
 class ArenaMemory:
@@ -130,16 +142,21 @@ class ArenaMemory:
         self._do(store)
 
 
+def make_flex(Heap, max_size: int, **kw):  # noqa: N803
+    """A new FlexHeap or SharedHeap (a new segment) of max_size bytes."""
+    return Heap.create(max_size=max_size, **kw) if Heap.__name__ == "SharedHeap" else Heap(max_size, **kw)
+
+
 def new_heap(Heap, capacity: int, **kw):  # noqa: N803
     """A heap over a fresh bytearray; returns (heap, memory). For a FlexHeap
-    (max_size=capacity): its pool grown to the whole capacity first, so that
-    it is laid out as Heap(capacity) is, and an ArenaMemory."""
+    or a SharedHeap (max_size=capacity): its pool grown to the whole capacity
+    first, so that it is laid out as Heap(capacity) is, and an ArenaMemory."""
     if not is_flex(Heap):
         mem = bytearray(capacity)
         return Heap(mem, **kw), mem
     if not kw.pop("pool", True):
-        pytest.skip("a FlexHeap makes its own pool")
-    h = Heap(capacity, **kw)
+        pytest.skip(f"a {Heap.__name__} makes its own pool")
+    h = make_flex(Heap, capacity, **kw)
     offs = []
     while h.size < capacity - capacity % GRAN:
         offs.append(h.alloc(min(4096, h.stats().largest_free)))

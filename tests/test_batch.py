@@ -198,7 +198,7 @@ def test_batch_argument_that_closes_the_heap(Heap):
         lambda h, s: h.alloc_many([10], align=s),
         lambda h, s: h.free_many([s]),
     ):
-        h = Heap(4096)
+        h, _ = new_heap(Heap, 4096)
         h.alloc(10)
         with pytest.raises(ValueError):
             call(h, Sneaky(16, h.close))

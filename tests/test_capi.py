@@ -118,7 +118,7 @@ def test_closed_heap_is_a_clean_error(capi):
 
 @pytest.mark.parametrize("obj", [object(), bytearray(64), 3, None])
 def test_a_non_heap_is_refused(capi, obj):
-    with pytest.raises(TypeError, match="tlsf._core.Heap or FlexHeap is needed"):
+    with pytest.raises(TypeError, match="tlsf._core.Heap, FlexHeap or SharedHeap is needed"):
         capi.core(obj)
     with pytest.raises(TypeError):
         capi.pairs(obj, 1, 16)
@@ -164,11 +164,31 @@ def test_pairs_without_the_gil(capi):
     heap.check()
 
 
-def test_the_lock_serialises_a_python_thread_and_a_c_thread(capi):
+def test_a_shared_heap_through_the_c_api(capi):
+    heap = tlsf.SharedHeap.create(max_size=1 << 26, trim_threshold=None)
+    other = tlsf.SharedHeap.attach(heap.name)
+    rc, off = capi.raw_alloc(heap, 10 << 20)  # grows the segment's pool
+    assert rc == capi.OK and other.size > 10 << 20
+    assert other.usable_size(off) >= 10 << 20
+    assert capi.raw_free(other, off) == capi.OK
+    assert capi.core(heap) == heap.capacity
+    capi.lock_unlock(heap)
+    capi.lock_unlock(other)
+    done, errors, mismatches = capi.pairs(other, 10_000, 48)
+    assert (done, errors, mismatches) == (10_000, 0, 0)
+    assert heap.stats().allocations == 0
+    heap.check()
+    other.close()
+    heap.close()
+
+
+@pytest.mark.parametrize("kind", ["Heap", "SharedHeap"])
+def test_the_lock_serialises_a_python_thread_and_a_c_thread(capi, kind):
     """A thread in C without the GIL and the main thread in Python hammer one
     heap: every block keeps its pattern, every call succeeds, and the heap
-    checks clean after."""
-    heap = tlsf.Heap(1 << 22)
+    checks clean after. A SharedHeap's Python thread waits for the lock
+    without the GIL."""
+    heap = tlsf.Heap(1 << 22) if kind == "Heap" else tlsf.SharedHeap.create(max_size=1 << 22)
     result: list[tuple[int, int, int]] = []
     rounds = 200_000
     t = threading.Thread(target=lambda: result.append(capi.pairs(heap, rounds, 40)))

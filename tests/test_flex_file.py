@@ -21,12 +21,13 @@ import traceback
 
 import pytest
 from conftest import GRAN, IMPLS, assert_consistent, both_classes, impl_class, pattern
+from conftest import IMAGE_FIELDS as FIELDS
+from conftest import IMAGE_HEADER as HEADER
 
 import tlsf
 
 MIB = 1 << 20
 KILLS = int(os.environ.get("TLSF_KILL_SOAK", "1000"))
-HEADER = struct.Struct("=8s6I5Q")  # tlsf_image_header_t
 
 
 @pytest.fixture(params=IMPLS)
@@ -205,13 +206,10 @@ def make_file(cls, path, **kw):
 
 
 def patch_header(path, **fields):
-    names = (
-        "magic version word_size order sl_len flags reserved max_size size root control_off arena_off".split()
-    )
     raw = bytearray(path.read_bytes())
-    values = dict(zip(names, HEADER.unpack(raw[: HEADER.size])))
+    values = dict(zip(FIELDS, HEADER.unpack(raw[: HEADER.size])))
     values.update(fields)
-    HEADER.pack_into(raw, 0, *[values[n] for n in names])
+    HEADER.pack_into(raw, 0, *[values[n] for n in FIELDS])
     path.write_bytes(bytes(raw))
 
 

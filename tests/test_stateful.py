@@ -230,6 +230,32 @@ class FlexHeapMachine(HeapMachine):
                     assert self.mem[lo:hi] == bytes(hi - lo), f"free block {b} kept bytes after trim()"
 
 
+class SharedHeapMachine(FlexHeapMachine):
+    """The FlexHeap model over a SharedHeap, through two objects attached to
+    one segment (as two processes have): a step may switch which one the
+    rules use, and neither sees anything but the one heap."""
+
+    @initialize(
+        capacity=st.sampled_from([65536, 200_000, 1 << 20]),
+        sl_len=st.sampled_from([1, 4, 32, 64]),
+        trim_threshold=st.sampled_from([None, 0, 4096, 1 << 20]),
+    )
+    def setup(self, capacity, sl_len, trim_threshold):
+        self.capacity = capacity
+        self.heap = self.heap_cls.create(max_size=capacity, sl_len=sl_len, trim_threshold=trim_threshold)
+        self.other = self.heap_cls.attach(self.heap.name, trim_threshold=trim_threshold)
+        self.mem = ArenaMemory(self.heap)
+
+    @rule()
+    def switch(self):
+        self.heap, self.other = self.other, self.heap
+
+    def teardown(self):
+        if hasattr(self, "other"):
+            self.other.close()
+        super().teardown()
+
+
 def test_heap_state_machine(Heap):
     name = "HeapMachine_" + Heap.__module__.replace(".", "_")
     machine = type(name, (HeapMachine,), {"heap_cls": Heap})
@@ -240,4 +266,10 @@ def test_flex_heap_state_machine(Heap):
     flex = impl_class("python" if Heap.__module__.startswith("tlsf.pure") else "c", "FlexHeap")
     name = "FlexHeapMachine_" + flex.__module__.replace(".", "_")
     machine = type(name, (FlexHeapMachine,), {"heap_cls": flex})
+    run_state_machine_as_test(machine, settings=settings(stateful_step_count=STEPS))
+
+
+def test_shared_heap_state_machine():
+    shared = impl_class("c", "SharedHeap")
+    machine = type("SharedHeapMachine_c", (SharedHeapMachine,), {"heap_cls": shared})
     run_state_machine_as_test(machine, settings=settings(stateful_step_count=STEPS))

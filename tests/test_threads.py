@@ -6,9 +6,11 @@ import random
 import sys
 import threading
 
-from conftest import assert_consistent, new_heap, pattern
+from conftest import assert_consistent, heap_and_flex_fixture, new_heap, pattern
 
 import tlsf
+
+Heap = heap_and_flex_fixture()  # threads on a FlexHeap and a SharedHeap too
 
 THREADS = 4
 OPS = 3000

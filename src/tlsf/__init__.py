@@ -3,6 +3,8 @@
 `tlsf.Heap` carves allocations out of any writable buffer in O(1) time.
 `tlsf.FlexHeap` does the same in memory of its own that grows from the
 operating system as it is used and gives pages back.
+`tlsf.SharedHeap` is one such heap in shared memory, used by many processes
+(C extension only).
 `tlsf.OffsetAllocator` does the same over a range of offsets it never touches
 (a GPU buffer, a file, an address range), with all metadata out of band.
 Both are the C core when the extension is built, else the pure-Python twin
@@ -21,13 +23,13 @@ __version__ = "0.1.0"
 IMPLEMENTATION = "python"
 if os.environ.get("TLSF_PURE_PYTHON", "") in ("", "0"):
     try:
-        from tlsf._core import FlexHeap, Heap, OffsetAllocator
+        from tlsf._core import FlexHeap, Heap, OffsetAllocator, SharedHeap
     except ImportError:
         pass
     else:
         IMPLEMENTATION = "c"
 if IMPLEMENTATION == "python":
-    from tlsf.pure import FlexHeap, Heap, OffsetAllocator  # type: ignore[assignment]
+    from tlsf.pure import FlexHeap, Heap, OffsetAllocator, SharedHeap  # type: ignore[assignment]
 
 
 def get_include() -> str:
@@ -44,6 +46,7 @@ __all__ = [
     "InvalidOffsetError",
     "OffsetAllocator",
     "OutOfMemoryError",
+    "SharedHeap",
     "Stats",
     "__version__",
 ]

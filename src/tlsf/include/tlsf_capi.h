@@ -1,6 +1,6 @@
 /*
  * tlsf_capi.h: the C API of tlsf, for other extensions: allocate from a
- * tlsf.Heap or tlsf.FlexHeap object without Python calls.
+ * tlsf.Heap, tlsf.FlexHeap or tlsf.SharedHeap object without Python calls.
  *
  *     #include "tlsf_capi.h"        (include dirs: tlsf.get_include())
  *
@@ -29,17 +29,22 @@
  * calls return TLSF_CAPI_ECLOSED and base is no longer valid. Views
  * (Heap.view) keep a heap open; C API allocations do not.
  *
- * A FlexHeap is a heap to every call here ("Heap" below means either): alloc
- * and realloc grow it, free gives pages back as its trim_threshold says, and
- * its capacity is its max_size. Direct core calls on get_core's tlsf_t do
- * neither: they see the pool as it is.
+ * A FlexHeap is a heap to every call here ("Heap" below means any of the
+ * three): alloc and realloc grow it, free gives pages back as its
+ * trim_threshold says, and its capacity is its max_size. Direct core calls
+ * on get_core's tlsf_t do neither: they see the pool as it is. A SharedHeap
+ * is a FlexHeap whose lock is the segment's, shared by every process: the
+ * calls wait for it (releasing the GIL when the calling thread holds it).
  *
  * lock/unlock: the heap's lock, which every call above takes itself. Hold it
  * to make several direct core calls (csrc/tlsf.h, on get_core's tlsf_t) one
  * step; never call Python, or any call of this table on the same heap, while
- * holding it (it is a spin lock, not re-entrant), and check that the heap is
- * still open (usable_size of a known offset, or get_core with the GIL) when
- * you took the lock without the GIL.
+ * holding it (it is not re-entrant: a spin lock, or a SharedHeap's
+ * process-shared mutex, which lock() waits for without releasing the GIL),
+ * and check that the heap is still open (usable_size of a known offset, or
+ * get_core with the GIL) when you took the lock without the GIL. Direct core
+ * calls on a SharedHeap see the pool as another process may have grown it
+ * only through alloc/realloc of this table.
  *
  * Versions: TLSF_CAPI_VERSION changes when the table changes incompatibly;
  * within one version fields are only appended (`size` tells how many there
@@ -68,7 +73,7 @@ extern "C" {
 #define TLSF_CAPI_EINVAL 2      /* not the offset of a live allocation; the heap is unchanged */
 #define TLSF_CAPI_ECORRUPT 5    /* the heap's metadata was found inconsistent */
 #define TLSF_CAPI_ECLOSED 100   /* the heap is closed */
-#define TLSF_CAPI_ENOTHEAP 101  /* the object is not a tlsf._core.Heap or FlexHeap */
+#define TLSF_CAPI_ENOTHEAP 101  /* the object is not a tlsf._core.Heap, FlexHeap or SharedHeap */
 
 struct tlsf; /* the core's control structure (csrc/tlsf.h: tlsf_t) */
 

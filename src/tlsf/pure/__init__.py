@@ -15,6 +15,9 @@ C file                     twin module
                            Tlsf that grows), and `FlexHeap`, the twin of
                            the binding's FlexHeap (binding/flex.c)
 ``csrc/platform/unix.c``   `tlsf.pure.platform.unix`: memory from the system
+``binding/shared.c``       `tlsf.pure.shared`: `SharedHeap`, which is C only
+                           (it needs a robust process-shared lock) and
+                           raises NotImplementedError here
 ``csrc/tlsf_offset.c``     `tlsf.pure.offset`: the out-of-band engine
                            (`TlsfOffset`), and `OffsetAllocator`, the twin of
                            the binding's OffsetAllocator
@@ -36,6 +39,7 @@ from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
 from tlsf.pure.flex import Flex, FlexHeap
 from tlsf.pure.offset import OffsetAllocator, TlsfOffset
+from tlsf.pure.shared import SharedHeap
 from tlsf.pure.tlsf import (
     GRANULARITY,
     HEADER_SIZE,
@@ -62,6 +66,7 @@ __all__ = [
     "InvalidOffsetError",
     "OffsetAllocator",
     "OutOfMemoryError",
+    "SharedHeap",
     "Stats",
     "__version__",
     "GRANULARITY",

@@ -1,4 +1,4 @@
-"""The twin of ``csrc/tlsf_image.c``: the heap file format (see tlsf_image.h).
+"""The twin of ``csrc/tlsf_image.c``: the heap image format (see tlsf_image.h).
 
 [0, 4096)              the header below (the rest of the page is zero)
 [4096, control_end)    the C control structure, derived: rebuilt at every open
@@ -16,10 +16,10 @@ HEADER_SIZE = 4096
 ALIGN = 64 << 10  # the arena's offset: a multiple of any page size up to 64 KiB
 ORDER = 0x01020304  # reads so on a machine of the same byte order
 CLEAN = 1  # flags: closed cleanly (cleared while open)
-MAGIC = b"TLSFHEAP"
+MAGIC = b"TLSFHEAP"  # a heap file (a shared memory segment: b"TLSFSHRD", C only)
 
 # tlsf_image_header_t: magic, version, word_size, order, sl_len, flags,
-# reserved, max_size, size, root, control_off, arena_off (native byte order)
+# recoveries, max_size, size, root, control_off, arena_off (native byte order)
 HEADER = struct.Struct("=8s6I5Q")
 FLAGS_AT, SIZE_AT, ROOT_AT = 24, 40, 48  # byte offsets of fields updated in place
 
