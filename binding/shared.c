@@ -37,6 +37,7 @@
 #include "flex.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -93,7 +94,8 @@ static void recover_dead_holder(SharedHeapObject *s)
         char msg[256];
         uint64_t pool_end;
         tlsf_t *t = f->heap.t;
-        int rc = tlsf_recover(t, f->heap.base, f->heap.capacity, f->heap.sl_len, h->size, 1, &pool_end);
+        uint64_t avail = h->size < f->heap.capacity ? h->size : f->heap.capacity; /* all mapped */
+        int rc = tlsf_recover(t, f->heap.base, f->heap.capacity, f->heap.sl_len, avail, 1, &pool_end);
         if (!rc)
             rc = tlsf_check(t, f->heap.base, msg, sizeof msg);
         if (rc) {
@@ -233,63 +235,78 @@ static int unlink_own_name(SharedHeapObject *s)
     return err;
 }
 
-/* The names this process owns and has not removed yet, removed at its exit
- * (a heap still referenced when the interpreter exits, by a traceback or a
- * cycle, may never be deallocated). Process-wide, as the names are: one list
- * for every interpreter, under a mutex. A forked child inherits the list but
- * not the ownership (the pid differs). */
-typedef struct owned {
-    struct owned *next;
+/* Every open SharedHeap object of this process, in one list for every
+ * interpreter (the names and the fork are the process's), under a mutex; for
+ * two jobs an object cannot do itself:
+ *   - at exit, the names this process still owns are removed (a heap still
+ *     referenced when the interpreter exits, by a traceback or a cycle, is
+ *     never deallocated);
+ *   - in a child made by fork(), only the forking thread exists, and it is
+ *     inside no call: each object's count of threads inside a call, copied
+ *     from the parent, is reset (else close() would wait for them forever). */
+typedef struct entry {
+    struct entry *next;
     SharedHeapObject *heap;
-    long pid;
-    int fd;
-    char path[NAME_MAX_LEN + 2];
-} owned_t;
+    char path[NAME_MAX_LEN + 2]; /* "/name" */
+} entry_t;
 
-static owned_t *owned_names;
-static PyThread_type_lock owned_mutex;
+static entry_t *open_heaps;
+static PyThread_type_lock open_heaps_mutex;
 
-static void remove_owned_at_exit(void)
+static void remove_names_at_exit(void)
 {
     long pid = (long)getpid();
-    for (owned_t *o = owned_names; o; o = o->next)
-        if (o->pid == pid)
-            (void)tlsf_os_shm_unlink_if_same(o->path, o->fd);
+    for (entry_t *e = open_heaps; e; e = e->next)
+        if (e->heap->owner == pid)
+            (void)tlsf_os_shm_unlink_if_same(e->path, e->heap->flex.fd);
 }
 
-/* Registers s (its owner set, its fd open) until forget_owned. */
-static int remember_owned(SharedHeapObject *s, const char *path)
+static void before_fork(void) { PyThread_acquire_lock(open_heaps_mutex, WAIT_LOCK); }
+static void after_fork_in_parent(void) { PyThread_release_lock(open_heaps_mutex); }
+
+static void after_fork_in_child(void)
 {
-    static int registered;
-    owned_t *o = PyMem_RawCalloc(1, sizeof *o);
-    if (!o) {
+    for (entry_t *e = open_heaps; e; e = e->next)
+        atomic_store(&e->heap->active, 0);
+    PyThread_release_lock(open_heaps_mutex);
+}
+
+/* Lists s (mapped, its fd open) until unlist. */
+static int list_open(SharedHeapObject *s, const char *path)
+{
+    static int hooked;
+    entry_t *e = PyMem_RawCalloc(1, sizeof *e);
+    if (!e) {
         PyErr_NoMemory();
         return -1;
     }
-    o->heap = s;
-    o->pid = s->owner;
-    o->fd = s->flex.fd;
-    strncpy(o->path, path, sizeof o->path - 1);
-    PyThread_acquire_lock(owned_mutex, WAIT_LOCK);
-    if (!registered)
-        registered = atexit(remove_owned_at_exit) == 0;
-    o->next = owned_names;
-    owned_names = o;
-    PyThread_release_lock(owned_mutex);
+    e->heap = s;
+    strncpy(e->path, path, sizeof e->path - 1);
+    PyThread_acquire_lock(open_heaps_mutex, WAIT_LOCK);
+    if (!hooked)
+        hooked = atexit(remove_names_at_exit) == 0 &&
+                 pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
+    e->next = open_heaps;
+    open_heaps = e;
+    PyThread_release_lock(open_heaps_mutex);
+    if (!hooked) {
+        PyErr_SetString(PyExc_RuntimeError, "SharedHeap: cannot register its exit and fork handlers");
+        return -1;
+    }
     return 0;
 }
 
-static void forget_owned(SharedHeapObject *s)
+static void unlist(SharedHeapObject *s)
 {
-    PyThread_acquire_lock(owned_mutex, WAIT_LOCK);
-    for (owned_t **p = &owned_names; *p; p = &(*p)->next)
+    PyThread_acquire_lock(open_heaps_mutex, WAIT_LOCK);
+    for (entry_t **p = &open_heaps; *p; p = &(*p)->next)
         if ((*p)->heap == s) {
-            owned_t *o = *p;
-            *p = o->next;
-            PyMem_RawFree(o);
+            entry_t *e = *p;
+            *p = e->next;
+            PyMem_RawFree(e);
             break;
         }
-    PyThread_release_lock(owned_mutex);
+    PyThread_release_lock(open_heaps_mutex);
 }
 
 /* -------------------------------------------------------- making and closing */
@@ -339,11 +356,10 @@ void shared_release(HeapObject *self)
     self->t = NULL;
     self->base = NULL;
     tlsf_unlock(&self->lock);
-    if (s->owner && s->owner == (long)getpid() && s->flex.fd >= 0) {
+    if (s->owner && s->owner == (long)getpid() && s->flex.fd >= 0)
         (void)unlink_own_name(s);
-        forget_owned(s);
-    }
     s->owner = 0;
+    unlist(s);
     s->flex.hdr = NULL; /* the segment's size is its header's, kept by every growth */
     flex_release(self);
 }
@@ -430,7 +446,7 @@ static PyObject *shared_create(PyTypeObject *type, PyObject *args, PyObject *kwd
         PyErr_Format(PyExc_OSError, "%R: cannot make the heap's first pool (/dev/shm full?)", s->name);
         goto fail_made;
     }
-    if (s->owner && remember_owned(s, PyBytes_AS_STRING(path)) < 0)
+    if (list_open(s, PyBytes_AS_STRING(path)) < 0)
         goto fail_made;
     memcpy(s->flex.hdr->magic, tlsf_image_shared_magic, sizeof s->flex.hdr->magic); /* now a heap */
     Py_DECREF(path);
@@ -479,7 +495,7 @@ static PyObject *shared_attach(PyTypeObject *type, PyObject *args, PyObject *kwd
         flex_reserve_error(max_size, err);
         goto fail;
     }
-    if (map_segment(s) < 0)
+    if (map_segment(s) < 0 || list_open(s, PyBytes_AS_STRING(path)) < 0)
         goto fail;
     tlsf_flex_source_t src = flex_file_source(&s->flex);
     Py_DECREF(path);
@@ -501,8 +517,6 @@ static PyObject *shared_unlink(SharedHeapObject *self, PyObject *Py_UNUSED(ignor
     int err = unlink_own_name(self);
     if (err)
         return flex_file_error(self->name, err);
-    if (self->owner == (long)getpid())
-        forget_owned(self);
     self->owner = 0;
     Py_RETURN_NONE;
 }
@@ -669,7 +683,7 @@ static PyType_Spec shared_spec = {
 
 int shared_add_type(PyObject *m, core_state *st)
 {
-    if (!owned_mutex && !(owned_mutex = PyThread_allocate_lock())) { /* the first interpreter's, kept */
+    if (!open_heaps_mutex && !(open_heaps_mutex = PyThread_allocate_lock())) { /* the first interpreter's, kept */
         PyErr_NoMemory();
         return -1;
     }

@@ -2,8 +2,9 @@
 
 The input is a program of operations on a small tlsf.Heap, scribbling over
 the arena included, on a tlsf.FlexHeap in a file (growth, trim, scribbling,
-reopening with recover=True), or on a tlsf.OffsetAllocator (its first byte
-chooses).
+reopening with recover=True), on a tlsf.SharedHeap (the same, switching to a
+newly attached object instead of reopening; C core only), or on a
+tlsf.OffsetAllocator (its first byte chooses).
 Every call must succeed or raise one of the documented exceptions; the
 interpreter must never crash, and bytes outside the heap's memory (guards
 around it) must never change. The OffsetAllocator's metadata is out of a
@@ -39,24 +40,29 @@ TMP = tempfile.mkdtemp(prefix="tlsf-fuzz-")
 @atheris.instrument_func  # the C core is not instrumented: the harness's branches guide the search
 def run(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    kind = fdp.ConsumeIntInRange(0, 2)
+    kind = fdp.ConsumeIntInRange(0, 3)
     if kind == 0:
         run_offset(fdp)
     elif kind == 1:
         run_heap(fdp)
     else:
-        run_flex(fdp)
+        run_flex(fdp, shared=kind == 3 and tlsf.IMPLEMENTATION == "c")
 
 
 @atheris.instrument_func
-def run_flex(fdp: atheris.FuzzedDataProvider) -> None:
-    """A file heap: every call succeeds or raises a documented exception;
-    reopening (recover=True) after any scribbling succeeds or is a CorruptionError."""
+def run_flex(fdp: atheris.FuzzedDataProvider, shared: bool) -> None:
+    """A file heap or a SharedHeap: every call succeeds or raises a documented
+    exception; reopening (recover=True) after any scribbling succeeds or is a
+    CorruptionError; a SharedHeap goes on through another attached object."""
     max_size = fdp.ConsumeIntInRange(64, 1 << 20)
+    trim = fdp.ConsumeIntInRange(0, 1 << 16)
     path = os.path.join(TMP, "fuzz.tlsf")
-    if os.path.exists(path):
-        os.unlink(path)
-    heap = tlsf.FlexHeap.create(path, max_size=max_size, trim_threshold=fdp.ConsumeIntInRange(0, 1 << 16))
+    if shared:  # `creator` keeps the name until the end
+        heap = creator = tlsf.SharedHeap.create(max_size=max_size, trim_threshold=trim)
+    else:
+        if os.path.exists(path):
+            os.unlink(path)
+        heap = tlsf.FlexHeap.create(path, max_size=max_size, trim_threshold=trim)
     live: list[int] = []
     for _ in range(fdp.ConsumeIntInRange(0, 48)):
         op = fdp.ConsumeIntInRange(0, 7)
@@ -83,6 +89,9 @@ def run_flex(fdp: atheris.FuzzedDataProvider) -> None:
             elif op == 6:
                 heap.free_many(live)
                 live.clear()
+            elif op == 7 and shared:
+                other = tlsf.SharedHeap.attach(creator.name, trim_threshold=trim)
+                other.root, heap = heap.root, other
             elif op == 7:
                 heap.close()
                 live.clear()
@@ -94,6 +103,8 @@ def run_flex(fdp: atheris.FuzzedDataProvider) -> None:
         if heap.closed:  # a reopening refused the file: done with this program
             return
     heap.close()
+    if shared:
+        creator.close()  # removes the segment's name
 
 
 @atheris.instrument_func

@@ -164,6 +164,22 @@ def new_heap(Heap, capacity: int, **kw):  # noqa: N803
     return h, ArenaMemory(h)
 
 
+def fill(h, off: int, data: bytes) -> None:
+    """Writes data at the start of allocation off, through a view released at once."""
+    v = h.view(off, len(data))
+    v[:] = data
+    v.release()
+
+
+def read(h, off: int, n: int) -> bytes:
+    """The first n bytes of allocation off, through a view released at once."""
+    v = h.view(off, n)
+    try:
+        return v.tobytes()
+    finally:
+        v.release()
+
+
 def snapshot(heap, mem) -> tuple:
     """Everything observable about a heap without changing it."""
     return bytes(mem), list(heap.walk()), heap.stats()

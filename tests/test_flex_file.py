@@ -20,7 +20,7 @@ import time
 import traceback
 
 import pytest
-from conftest import GRAN, IMPLS, assert_consistent, both_classes, impl_class, pattern
+from conftest import GRAN, IMPLS, assert_consistent, both_classes, fill, impl_class, pattern, read
 from conftest import IMAGE_FIELDS as FIELDS
 from conftest import IMAGE_HEADER as HEADER
 
@@ -33,20 +33,6 @@ KILLS = int(os.environ.get("TLSF_KILL_SOAK", "1000"))
 @pytest.fixture(params=IMPLS)
 def FlexHeap(request):  # noqa: N802 - it is a class
     return impl_class(request.param, "FlexHeap")
-
-
-def fill(h, off: int, data: bytes) -> None:
-    v = h.view(off, len(data))
-    v[:] = data
-    v.release()
-
-
-def read(h, off: int, n: int) -> bytes:
-    v = h.view(off, n)
-    try:
-        return v.tobytes()
-    finally:
-        v.release()
 
 
 def populate(h, seed: int, n: int = 300) -> dict[int, bytes]:

@@ -11,6 +11,7 @@ process by default). The Heap contract suites run against a SharedHeap too
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -19,11 +20,12 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 from conftest import IMAGE_FIELDS as FIELDS
 from conftest import IMAGE_HEADER as HEADER
-from conftest import pattern
+from conftest import fill, pattern, read
 
 import tlsf
 
@@ -44,18 +46,24 @@ def gone(h) -> None:
     assert h.closed and h.name not in segments()
 
 
-def fill(h, off: int, data: bytes) -> None:
-    v = h.view(off, len(data))
-    v[:] = data
-    v.release()
-
-
-def read(h, off: int, n: int) -> bytes:
-    v = h.view(off, n)
+@contextlib.contextmanager
+def held_elsewhere(h, seconds: float):
+    """Another process holds h's lock for `seconds`, from just before the
+    body runs; the body runs while it does."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, b"x")
+        h._hold(seconds)
+        os._exit(0)
     try:
-        return v.tobytes()
+        os.read(r, 1)
+        time.sleep(0.1)  # it is asleep in the lock
+        yield
     finally:
-        v.release()
+        os.waitpid(pid, 0)
+        os.close(r)
+        os.close(w)
 
 
 def patch_header(name: str, **fields) -> None:
@@ -369,24 +377,14 @@ def test_a_thread_waits_for_the_lock_without_the_gil():
     """While another process holds the lock, a thread of this process waits
     for it and the other threads run Python code meanwhile."""
     h = tlsf.SharedHeap.create(max_size=MIB)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(w, b"x")
-        h._hold(1.0)
-        os._exit(0)
-    os.read(r, 1)
-    time.sleep(0.1)
-    done = threading.Event()
-    t = threading.Thread(target=lambda: (h.alloc(10), done.set()))
-    t.start()
-    spins = 0
-    while not done.is_set():
-        spins += 1
-    t.join()
-    os.waitpid(pid, 0)
-    os.close(r)
-    os.close(w)
+    with held_elsewhere(h, 1.0):
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (h.alloc(10), done.set()))
+        t.start()
+        spins = 0
+        while not done.is_set():
+            spins += 1
+        t.join()
     assert spins > 10_000  # the main thread ran while the other waited
     h.check()
     h.close()
@@ -396,26 +394,45 @@ def test_close_waits_for_a_thread_inside_a_call():
     """close() while a thread waits for the lock (another process holds it):
     the thread's call completes, then the heap closes."""
     h = tlsf.SharedHeap.create(max_size=MIB)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(w, b"x")
-        h._hold(0.5)
-        os._exit(0)
-    os.read(r, 1)
-    time.sleep(0.1)
     got: list[int] = []
-    t = threading.Thread(target=lambda: got.append(h.alloc(10)))
-    t.start()
-    time.sleep(0.1)  # t is waiting for the lock
-    h.close()
-    t.join()
-    os.waitpid(pid, 0)
-    os.close(r)
-    os.close(w)
+    with held_elsewhere(h, 0.5):
+        t = threading.Thread(target=lambda: got.append(h.alloc(10)))
+        t.start()
+        time.sleep(0.1)  # t is waiting for the lock
+        h.close()
+        t.join()
     assert len(got) == 1 and h.closed
     with pytest.raises(ValueError, match="closed"):
         h.alloc(10)
+    gone(h)
+
+
+def test_a_child_forked_while_a_thread_is_inside_a_call_can_close():
+    """The count of threads inside a call is the parent's; a forked child
+    has none (only the forking thread), so its close() does not wait."""
+    h = tlsf.SharedHeap.create(max_size=MIB)
+    with held_elsewhere(h, 1.0):
+        t = threading.Thread(target=h.alloc, args=(10,))
+        t.start()
+        time.sleep(0.1)  # t waits for the lock, inside a call
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork() with threads
+            child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                h.close()
+                code = 0
+            finally:
+                os._exit(code)
+        t0 = time.monotonic()
+        while not (done := os.waitpid(child, os.WNOHANG))[0]:
+            assert time.monotonic() - t0 < 10, "the child's close() hangs"
+            time.sleep(0.01)
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        t.join()
+    h.check()
+    h.close()
     gone(h)
 
 
@@ -571,12 +588,12 @@ def test_kill_soak():
         os.read(ready_r, 1)
         time.sleep(0.003 if hold else rng.uniform(0, 0.004))
         held += hold
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        t0 = time.perf_counter()
         data = pattern(k, rng.randrange(1, 300))
+        t0 = time.perf_counter()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # its death, and the kernel's release of its lock
         off = h.alloc(len(data))
-        waits.append(time.perf_counter() - t0)
+        waits.append(time.perf_counter() - t0)  # from the kill to the next operation done
         fill(h, off, data)
         mine[off] = data
         if len(mine) > 32:

@@ -190,16 +190,20 @@ class HeapMachine(RuleBasedStateMachine):
         assert st_.allocated_bytes == sum(self.heap.usable_size(o) for o in self.model)
 
 
+# How the FlexHeap and SharedHeap machines start.
+FLEX_SETUP = dict(
+    capacity=st.sampled_from([65536, 200_000, 1 << 20]),
+    sl_len=st.sampled_from([1, 4, 32, 64]),
+    trim_threshold=st.sampled_from([None, 0, 4096, 1 << 20]),
+)
+
+
 class FlexHeapMachine(HeapMachine):
     """The same model over a FlexHeap (max_size = capacity), plus growth and
     trim steps: growth never moves an allocation or changes its bytes, and
     after trim() the whole pages inside every free block read as zeros."""
 
-    @initialize(
-        capacity=st.sampled_from([65536, 200_000, 1 << 20]),
-        sl_len=st.sampled_from([1, 4, 32, 64]),
-        trim_threshold=st.sampled_from([None, 0, 4096, 1 << 20]),
-    )
+    @initialize(**FLEX_SETUP)
     def setup(self, capacity, sl_len, trim_threshold):
         self.capacity = capacity
         self.heap = self.heap_cls(capacity, sl_len=sl_len, trim_threshold=trim_threshold)
@@ -235,11 +239,7 @@ class SharedHeapMachine(FlexHeapMachine):
     one segment (as two processes have): a step may switch which one the
     rules use, and neither sees anything but the one heap."""
 
-    @initialize(
-        capacity=st.sampled_from([65536, 200_000, 1 << 20]),
-        sl_len=st.sampled_from([1, 4, 32, 64]),
-        trim_threshold=st.sampled_from([None, 0, 4096, 1 << 20]),
-    )
+    @initialize(**FLEX_SETUP)
     def setup(self, capacity, sl_len, trim_threshold):
         self.capacity = capacity
         self.heap = self.heap_cls.create(max_size=capacity, sl_len=sl_len, trim_threshold=trim_threshold)

@@ -85,18 +85,25 @@ def _heap_contender(name: str, cls: Any) -> Contender:
     )
 
 
-def _flex_contender(name: str, cls: Any) -> Contender:
-    """A FlexHeap that starts empty and grows from the system (max_size: the
-    others' memory): its growth and page faults are in its time."""
+def _growing_contender(name: str, make: Callable[[int], Any]) -> Contender:
+    """A heap that starts empty and grows from the system, made by
+    make(max_size) with max_size the others' memory: its growth and page
+    faults are in its time."""
     return Contender(
         name,
-        make=lambda memory: cls(len(memory)),
+        make=lambda memory: make(len(memory)),
         calls=lambda h: (h.alloc, h.free, h.realloc),
         aligned=True,
         end=lambda h, off, size: off + size,
         close=lambda h: h.close(),
         batch=True,
     )
+
+
+def _shared_heap(max_size: int) -> tlsf.SharedHeap:
+    """A SharedHeap in a new named segment, which takes the segment's
+    process-shared lock at every call; closing it removes the name."""
+    return tlsf.SharedHeap.create(max_size=max_size)
 
 
 def realloc_by_resize(a: Any) -> Callable[[int, int], int]:
@@ -189,11 +196,12 @@ def contenders() -> list[Contender]:
     found: list[Contender | None] = [_floor_contender()]
     if tlsf.IMPLEMENTATION == "c":
         found.append(_heap_contender("tlsf.Heap (C)", tlsf.Heap))
-        found.append(_flex_contender("tlsf.FlexHeap (C)", tlsf.FlexHeap))
+        found.append(_growing_contender("tlsf.FlexHeap (C)", tlsf.FlexHeap))
+        found.append(_growing_contender("tlsf.SharedHeap (C)", _shared_heap))
         found.append(_offset_contender("tlsf.OffsetAllocator (C)", tlsf.OffsetAllocator))
     found += [
         _heap_contender("tlsf.pure.Heap", pure.Heap),
-        _flex_contender("tlsf.pure.FlexHeap", pure.FlexHeap),
+        _growing_contender("tlsf.pure.FlexHeap", pure.FlexHeap),
         _offset_contender("tlsf.pure.OffsetAllocator", pure.OffsetAllocator),
         _mp_contender(),
         _offset_allocator_contender(),
@@ -322,18 +330,33 @@ def table(name: str, results: Sequence[Result]) -> str:
     for r in results:
         if r.batch_ops_per_s:
             lines.append(f"{r.name} alloc_many/free_many: {r.batch_ops_per_s / 1e6:.2f} million ops/s")
-    for flex, heap in (("tlsf.FlexHeap (C)", "tlsf.Heap (C)"), ("tlsf.pure.FlexHeap", "tlsf.pure.Heap")):
-        if flex in by and heap in by:
-            lines.append(f"{flex}, starting empty, takes {by[flex].median / by[heap].median:.2f}x "
+    for grown, heap in (("tlsf.FlexHeap (C)", "tlsf.Heap (C)"), ("tlsf.SharedHeap (C)", "tlsf.Heap (C)"),
+                        ("tlsf.pure.FlexHeap", "tlsf.pure.Heap")):  # fmt: skip
+        if grown in by and heap in by:
+            lines.append(f"{grown}, starting empty, takes {by[grown].median / by[heap].median:.2f}x "
                          f"the time of {heap} over pre-faulted memory")  # fmt: skip
+    shared, flex = by.get("tlsf.SharedHeap (C)"), by.get("tlsf.FlexHeap (C)")
+    if shared and flex:
+        # Both start empty and grow: what is left between them is the lock and the shared mapping.
+        lines.append(f"{shared.name} takes {shared.median / flex.median:.2f}x the time of {flex.name}, "
+                     "both starting empty")  # fmt: skip
     for lead in ("tlsf.Heap (C)", "tlsf.OffsetAllocator (C)", "tlsf.pure.Heap", "tlsf.pure.OffsetAllocator"):
         if lead in by:
-            others = [r for r in results if r.name not in (lead, "floor") and "FlexHeap" not in r.name]
+            others = [r for r in results if r.name not in (lead, "floor")
+                      and "FlexHeap" not in r.name and "SharedHeap" not in r.name]  # fmt: skip
             lines.append(
                 f"{lead} is faster than: "
                 + ", ".join(f"{r.name} {r.median / by[lead].median:.2f}x" for r in others)
             )
     return "\n".join(lines)
+
+
+def progress(msg: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\x1b[K{msg}")
+    else:
+        sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
 
 
 def main(argv: Sequence[str]) -> int:
@@ -349,19 +372,29 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--trim", type=int, metavar="MIB", nargs="?", const=1024,
                    help="instead: memory given back after freeing 99%% of MIB (default 1024) "
                         "MiB, FlexHeap against glibc (tlsf.bench_trim)")  # fmt: skip
+    p.add_argument("--shared", type=int, metavar="N", nargs="?", const=500_000,
+                   help="instead: SharedHeap against a SharedMemory per object, shared-allocator, "
+                        "2 processes on one heap, numpy arrays filled by pool workers; N (default "
+                        "500000) sizes the loops (tlsf.bench_shared)")  # fmt: skip
     a = p.parse_args(argv)
     if a.trim is not None:
         from tlsf.bench_trim import main as trim_report
 
         print(trim_report(a.trim))
         return 0
+    if a.shared is not None:
+        if tlsf.IMPLEMENTATION != "c":
+            p.error("--shared: tlsf.SharedHeap needs the C extension tlsf._core")
+        from tlsf import bench_shared
 
-    def progress(msg: str) -> None:
+        shared = bench_shared.measure(a.shared, a.rounds, progress)
         if sys.stderr.isatty():
-            sys.stderr.write(f"\r\x1b[K{msg}")
-        else:
-            sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
+            sys.stderr.write("\r\x1b[K")
+        print(bench_shared.table(a.shared, a.rounds, shared))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(shared, f, indent=2)
+        return 0
 
     names = sorted(WORKLOADS) if a.all else [a.workload]
     print(f"tlsf {tlsf.__version__} ({tlsf.IMPLEMENTATION}), Python {sys.version.split()[0]}, "
