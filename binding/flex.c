@@ -516,8 +516,10 @@ PyObject *flex_get_size(FlexHeapObject *self, void *Py_UNUSED(closure))
     uint64_t size;
     int rc;
     HEAP_CALL(&self->heap, rc, (size = self->flex.size, TLSF_OK));
-    if (rc) /* closed: the size it had */
+    if (rc == RC_CLOSED) /* the size it had */
         size = self->flex.size;
+    else if (rc) /* a broken SharedHeap */
+        return core_error((PyObject *)self, rc, 0, NULL);
     return PyLong_FromUnsignedLongLong(size);
 }
 

@@ -259,7 +259,7 @@ PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
 
 PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
-    char msg[512];
+    char msg[512] = ""; /* a broken SharedHeap is ECORRUPT without a check */
     int rc;
     HEAP_CALL(self, rc, tlsf_check(self->t, self->base, msg, sizeof msg));
     if (rc == RC_CLOSED)
@@ -285,7 +285,7 @@ static int export_getbuffer(ExportObject *self, Py_buffer *view, int flags)
     HeapObject *h = self->heap;
     uint8_t *base;
     tlsf_lock(&h->lock);
-    base = h->t ? h->base : NULL;
+    base = h->t && !(h->shared && shared_closing(h)) ? h->base : NULL;
     tlsf_unlock(&h->lock);
     if (!base) {
         view->obj = NULL;

@@ -51,9 +51,12 @@ typedef struct {
  * state that shared_leave restores. */
 HIDDEN int shared_enter(HeapObject *self, PyThreadState **ts);
 HIDDEN void shared_leave(HeapObject *self, int entered, PyThreadState *ts);
-/* ... and the C API's lock() and unlock() of a SharedHeap (capi.c). */
+/* ... the C API's lock() and unlock() of a SharedHeap (capi.c); and whether
+ * it is closing (close() waits for the calls in progress, without the GIL:
+ * nothing may hand out its memory meanwhile). */
 HIDDEN void shared_capi_lock(HeapObject *self);
 HIDDEN void shared_capi_unlock(HeapObject *self);
+HIDDEN int shared_closing(HeapObject *self);
 
 /* Runs core call `call` on the open heap under its lock, the result in rc
  * (RC_CLOSED when the heap is closed, ...: shared_enter). `call` is C only.

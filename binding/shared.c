@@ -71,17 +71,21 @@ static SharedHeapObject *as_shared(HeapObject *h) { return (SharedHeapObject *)h
 /* ---------------------------------------------------------------- the lock */
 
 /* The GIL, when this thread holds it: released (its thread state returned).
- * Before 3.12 the "current" thread state is the GIL holder's, whichever
- * thread asks; since, it is this thread's: both say this thread holds the
- * GIL when it is this thread's state. */
+ * Since 3.12 the current thread state is this thread's own (NULL: it holds
+ * no GIL). Before, it is the GIL holder's, whichever thread asks: it is
+ * compared, never dereferenced, with this thread's state. When in doubt the
+ * GIL is kept, which only delays the process's other threads. */
 static PyThreadState *release_gil(void)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    PyThreadState *ts = PyThreadState_GetUnchecked();
+    int held = PyThreadState_GetUnchecked() != NULL;
+#elif PY_VERSION_HEX >= 0x030C0000
+    int held = _PyThreadState_UncheckedGet() != NULL;
 #else
-    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    PyThreadState *mine = PyGILState_GetThisThreadState();
+    int held = mine && _PyThreadState_UncheckedGet() == mine;
 #endif
-    return ts && ts->thread_id == PyThread_get_thread_ident() ? PyEval_SaveThread() : NULL;
+    return held ? PyEval_SaveThread() : NULL;
 }
 
 /* The holder of the lock died: rebuild the control structure from the chain
@@ -172,6 +176,8 @@ void shared_capi_unlock(HeapObject *self)
     }
 }
 
+int shared_closing(HeapObject *self) { return atomic_load(&as_shared(self)->closing); }
+
 /* ---------------------------------------------------------------- the name */
 
 /* name (str) -> "/name" in *path (a bytes object to release), and the
@@ -203,6 +209,13 @@ static int name_arg(PyObject *name, PyObject **path, PyObject **bare)
         return -1;
     }
     Py_DECREF(slashed);
+    if (PyBytes_GET_SIZE(*path) > NAME_MAX_LEN + 1) { /* the system's limit is of bytes */
+        PyErr_Format(PyExc_ValueError, "a shared heap's name is at most %d bytes encoded, not %R (%zd)",
+                     NAME_MAX_LEN, name, PyBytes_GET_SIZE(*path) - 1);
+        Py_CLEAR(*path);
+        Py_DECREF(b);
+        return -1;
+    }
     *bare = b;
     return 0;
 }
@@ -243,7 +256,8 @@ static int unlink_own_name(SharedHeapObject *s)
  *     never deallocated);
  *   - in a child made by fork(), only the forking thread exists, and it is
  *     inside no call: each object's count of threads inside a call, copied
- *     from the parent, is reset (else close() would wait for them forever). */
+ *     from the parent, is reset (else close() would wait for them forever),
+ *     and so are a close() and a C API lock() of another thread. */
 typedef struct entry {
     struct entry *next;
     SharedHeapObject *heap;
@@ -266,15 +280,18 @@ static void after_fork_in_parent(void) { PyThread_release_lock(open_heaps_mutex)
 
 static void after_fork_in_child(void)
 {
-    for (entry_t *e = open_heaps; e; e = e->next)
+    for (entry_t *e = open_heaps; e; e = e->next) {
         atomic_store(&e->heap->active, 0);
+        atomic_store(&e->heap->closing, 0); /* a close() in progress was another thread's */
+        e->heap->capi_holder = 0;
+    }
     PyThread_release_lock(open_heaps_mutex);
 }
 
 /* Lists s (mapped, its fd open) until unlist. */
 static int list_open(SharedHeapObject *s, const char *path)
 {
-    static int hooked;
+    static int hooked; /* the handlers: 1 registered, -1 refused */
     entry_t *e = PyMem_RawCalloc(1, sizeof *e);
     if (!e) {
         PyErr_NoMemory();
@@ -285,11 +302,13 @@ static int list_open(SharedHeapObject *s, const char *path)
     PyThread_acquire_lock(open_heaps_mutex, WAIT_LOCK);
     if (!hooked)
         hooked = atexit(remove_names_at_exit) == 0 &&
-                 pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
+                         pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0
+                     ? 1
+                     : -1;
     e->next = open_heaps;
     open_heaps = e;
     PyThread_release_lock(open_heaps_mutex);
-    if (!hooked) {
+    if (hooked < 0) {
         PyErr_SetString(PyExc_RuntimeError, "SharedHeap: cannot register its exit and fork handlers");
         return -1;
     }
@@ -345,10 +364,14 @@ void shared_release(HeapObject *self)
 {
     SharedHeapObject *s = as_shared(self);
     atomic_store(&s->closing, 1);
-    if (atomic_load(&s->active)) { /* threads inside a call, maybe waiting for the lock: without the GIL */
+    if (atomic_load(&s->active) > 0) { /* threads inside a call, maybe waiting for the lock: without the GIL */
         PyThreadState *ts = release_gil();
-        while (atomic_load(&s->active))
-            sched_yield();
+        for (unsigned waits = 0; atomic_load(&s->active) > 0; waits++) {
+            if (waits < 100)
+                sched_yield();
+            else
+                usleep(1000); /* the lock is held elsewhere: no busy wait */
+        }
         if (ts)
             PyEval_RestoreThread(ts);
     }
@@ -385,11 +408,16 @@ static PyObject *shared_create(PyTypeObject *type, PyObject *args, PyObject *kwd
                                      &persist))
         return NULL;
     if (flex_max_size_arg(max_obj, DEFAULT_MAX_SIZE, &max_size) < 0 || as_sl_len(sl_obj, &sl_len) < 0 ||
-        flex_trim_threshold_arg(trim_obj, &trim) < 0)
+        flex_trim_threshold_arg(trim_obj ? trim_obj : Py_None, &trim) < 0)
         return NULL;
     if (max_size < TLSF_MIN_POOL) {
         PyErr_Format(PyExc_ValueError, "max_size of a shared heap must be at least %u bytes, not %llu",
                      TLSF_MIN_POOL, ULL(max_size));
+        return NULL;
+    }
+    uint64_t arena_off = tlsf_image_arena_off(max_size, sl_len);
+    if (!arena_off) {
+        PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", sl_len);
         return NULL;
     }
     int random = name == Py_None;
@@ -417,11 +445,6 @@ static PyObject *shared_create(PyTypeObject *type, PyObject *args, PyObject *kwd
     }
     s->owner = persist ? 0 : (long)getpid();
     /* From here a failure removes the name it made. */
-    uint64_t arena_off = tlsf_image_arena_off(max_size, sl_len);
-    if (!arena_off) {
-        PyErr_Format(PyExc_ValueError, SL_LEN_ERROR ", not %u", sl_len);
-        goto fail_made;
-    }
     if ((err = flex_reserve(&s->flex, arena_off, &max_size, 0))) { /* arena_off is max_size's */
         flex_reserve_error(max_size, err);
         goto fail_made;
@@ -453,7 +476,7 @@ static PyObject *shared_create(PyTypeObject *type, PyObject *args, PyObject *kwd
     return (PyObject *)s;
 
 fail_made:
-    (void)tlsf_os_shm_unlink(PyBytes_AS_STRING(path));
+    (void)tlsf_os_shm_unlink_if_same(PyBytes_AS_STRING(path), s->flex.fd);
     s->owner = 0;
 fail:
     Py_XDECREF(path);
@@ -469,7 +492,7 @@ static PyObject *shared_attach(PyTypeObject *type, PyObject *args, PyObject *kwd
     uint64_t trim, file_size, detail;
     tlsf_image_header_t h;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:attach", kwlist, &name, &trim_obj) ||
-        flex_trim_threshold_arg(trim_obj, &trim) < 0 || name_arg(name, &path, &bare) < 0)
+        flex_trim_threshold_arg(trim_obj ? trim_obj : Py_None, &trim) < 0 || name_arg(name, &path, &bare) < 0)
         return NULL;
     SharedHeapObject *s = new_shared(type, 0, bare);
     Py_DECREF(bare);
@@ -540,8 +563,7 @@ static PyObject *shared_reduce(SharedHeapObject *self, PyObject *Py_UNUSED(ignor
     PyObject *attach = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "attach");
     if (!attach)
         return NULL;
-    PyObject *r = Py_BuildValue("N(O)", attach, self->name);
-    return r;
+    return Py_BuildValue("N(O)", attach, self->name);
 }
 
 static PyObject *shared_get_name(SharedHeapObject *self, void *Py_UNUSED(closure))
@@ -586,10 +608,12 @@ static PyObject *shared_repr(SharedHeapObject *self)
     int rc;
     uint64_t size = 0;
     memset(&s, 0, sizeof s);
-    HEAP_CALL(&self->flex.heap, rc, (size = self->flex.flex.size, tlsf_stats(self->flex.heap.t, self->flex.heap.base, &s)));
-    if (rc == RC_CLOSED)
-        return PyUnicode_FromFormat("<tlsf.SharedHeap name=%R max_size=%llu sl_len=%u closed>", self->name,
-                                    ULL(self->flex.heap.capacity), self->flex.heap.sl_len);
+    HEAP_CALL(&self->flex.heap, rc,
+              (size = self->flex.flex.size, tlsf_stats(self->flex.heap.t, self->flex.heap.base, &s)));
+    if (rc)
+        return PyUnicode_FromFormat("<tlsf.SharedHeap name=%R max_size=%llu sl_len=%u %s>", self->name,
+                                    ULL(self->flex.heap.capacity), self->flex.heap.sl_len,
+                                    rc == RC_CLOSED ? "closed" : "broken");
     return PyUnicode_FromFormat("<tlsf.SharedHeap name=%R size=%llu max_size=%llu sl_len=%u allocations=%llu>",
                                 self->name, ULL(size), ULL(self->flex.heap.capacity), self->flex.heap.sl_len,
                                 ULL(s.allocations));
@@ -611,12 +635,12 @@ static PyMethodDef shared_methods[] = {
      "remove(name)\n\nRemove the name of a segment (one left behind by a process that was killed, "
      "say). FileNotFoundError if there is none."},
     {"create", (PyCFunction)(void (*)(void))shared_create, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "create(name=None, *, max_size=None, sl_len=32, trim_threshold=1048576, persist=False) -> SharedHeap\n\n"
+     "create(name=None, *, max_size=None, sl_len=32, trim_threshold=None, persist=False) -> SharedHeap\n\n"
      "A heap in a new shared memory segment (a random name when None; FileExistsError when taken). "
-     "max_size: 1 TiB by default (sparse). The name is removed when this object closes in this "
-     "process, unless persist=True."},
+     "max_size: 1 TiB by default (sparse). trim_threshold: None, pages go back only with trim(). The "
+     "name is removed when this object closes in this process, unless persist=True."},
     {"attach", (PyCFunction)(void (*)(void))shared_attach, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "attach(name, *, trim_threshold=1048576) -> SharedHeap\n\nThe heap in the segment `name`, made by "
+     "attach(name, *, trim_threshold=None) -> SharedHeap\n\nThe heap in the segment `name`, made by "
      "create() in any process."},
     {"__reduce__", (PyCFunction)shared_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -681,9 +705,13 @@ static PyType_Spec shared_spec = {
     .slots = shared_slots,
 };
 
+static void make_open_heaps_mutex(void) { open_heaps_mutex = PyThread_allocate_lock(); }
+
 int shared_add_type(PyObject *m, core_state *st)
 {
-    if (!open_heaps_mutex && !(open_heaps_mutex = PyThread_allocate_lock())) { /* the first interpreter's, kept */
+    static pthread_once_t once = PTHREAD_ONCE_INIT; /* interpreters may import at once (their own GILs) */
+    pthread_once(&once, make_open_heaps_mutex);
+    if (!open_heaps_mutex) {
         PyErr_NoMemory();
         return -1;
     }

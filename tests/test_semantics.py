@@ -369,7 +369,7 @@ def test_append_free_block_errors(Heap):
 def test_append_onto_full_pool_heap(Heap):
     h, mem = new_heap(Heap, 8192, pool=True)
     if is_flex(Heap):
-        pytest.skip("a FlexHeap has no pool calls")
+        pytest.skip(f"a {Heap.__name__} has no pool calls")
     with pytest.raises(ValueError):
         h.append_free_block(8192, 16)
 

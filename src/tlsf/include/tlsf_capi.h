@@ -44,7 +44,8 @@
  * and check that the heap is still open (usable_size of a known offset, or
  * get_core with the GIL) when you took the lock without the GIL. Direct core
  * calls on a SharedHeap see the pool as another process may have grown it
- * only through alloc/realloc of this table.
+ * only through alloc/realloc of this table, and a SharedHeap's unlock() must
+ * come from the thread that called lock() (from another, it does nothing).
  *
  * Versions: TLSF_CAPI_VERSION changes when the table changes incompatibly;
  * within one version fields are only appended (`size` tells how many there
