@@ -420,6 +420,30 @@ def test_close_waits_for_a_thread_inside_a_call():
     gone(h)
 
 
+def test_no_new_view_while_close_waits():
+    """While close() waits for a call in progress, a view's exporter hands
+    out no new buffer (the segment is about to be unmapped)."""
+    h = tlsf.SharedHeap.create(max_size=MIB)
+    off = h.alloc(64)
+    v = h.view(off)
+    exporter = v.obj
+    v.release()
+    with held_elsewhere(h, 1.0):
+        t = threading.Thread(target=h.alloc, args=(10,))
+        t.start()
+        time.sleep(0.1)  # t waits for the lock
+        closer = threading.Thread(target=h.close)
+        closer.start()
+        time.sleep(0.1)  # close() waits for t, without the GIL
+        assert closer.is_alive()
+        with pytest.raises(ValueError, match="closed"):
+            memoryview(exporter)
+        closer.join()
+        t.join()
+    assert h.closed
+    gone(h)
+
+
 def test_a_child_forked_while_a_thread_is_inside_a_call_can_close():
     """The count of threads inside a call is the parent's; a forked child
     has none (only the forking thread), so its close() does not wait."""
