@@ -19,7 +19,7 @@ static int capi_get_core(PyObject *heap, struct tlsf **t, uint8_t **base, uint64
     }
     HeapObject *self = (HeapObject *)heap;
     tlsf_lock(&self->lock);
-    tlsf_t *core = self->shared && shared_closing(self) ? NULL : self->t;
+    tlsf_t *core = heap_memory_open(self) ? self->t : NULL;
     uint8_t *b = self->base;
     tlsf_unlock(&self->lock);
     if (!core) {

@@ -285,7 +285,7 @@ static int export_getbuffer(ExportObject *self, Py_buffer *view, int flags)
     HeapObject *h = self->heap;
     uint8_t *base;
     tlsf_lock(&h->lock);
-    base = h->t && !(h->shared && shared_closing(h)) ? h->base : NULL;
+    base = heap_memory_open(h) ? h->base : NULL;
     tlsf_unlock(&h->lock);
     if (!base) {
         view->obj = NULL;

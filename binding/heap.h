@@ -58,6 +58,14 @@ HIDDEN void shared_capi_lock(HeapObject *self);
 HIDDEN void shared_capi_unlock(HeapObject *self);
 HIDDEN int shared_closing(HeapObject *self);
 
+/* Whether the heap's memory may be handed out (a view's buffer, the C API's
+ * core): open, and not a SharedHeap whose close() is waiting to unmap it.
+ * Under the object's lock. */
+static inline int heap_memory_open(HeapObject *self)
+{
+    return self->t != NULL && !(self->shared && shared_closing(self));
+}
+
 /* Runs core call `call` on the open heap under its lock, the result in rc
  * (RC_CLOSED when the heap is closed, ...: shared_enter). `call` is C only.
  * Written out for each kind of lock, so that a Heap's call pays one

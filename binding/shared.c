@@ -63,7 +63,6 @@ typedef struct {
     atomic_int active;   /* threads of this process inside shared_enter..shared_leave */
     atomic_int closing;  /* set by close: no new thread enters */
     unsigned long capi_holder; /* the thread holding the lock through the C API's lock(), or 0 */
-    double hold;         /* tests only: seconds the next call sleeps inside the lock (_hold) */
 } SharedHeapObject;
 
 static SharedHeapObject *as_shared(HeapObject *h) { return (SharedHeapObject *)h; }
@@ -136,13 +135,6 @@ int shared_enter(HeapObject *self, PyThreadState **ts)
     if (UNLIKELY(s->flex.hdr->flags & TLSF_IMAGE_BROKEN))
         return TLSF_ECORRUPT;
     s->flex.flex.size = s->flex.hdr->size; /* another process may have grown the pool */
-    if (UNLIKELY(s->hold > 0)) {             /* tests: a process to kill while it holds the lock */
-        double secs = s->hold;
-        s->hold = 0;
-        if (ts && !*ts)
-            *ts = release_gil();
-        usleep((useconds_t)(secs * 1e6));
-    }
     return TLSF_OK;
 }
 
@@ -585,20 +577,25 @@ static PyObject *shared_get_recoveries(SharedHeapObject *self, void *Py_UNUSED(c
     return PyLong_FromUnsignedLongLong(n);
 }
 
-/* Tests only: the next call of this object sleeps `seconds` holding the lock
- * (so that a test can kill a process while it holds it); _hold(s) makes that
- * call itself. */
+/* Tests only: sleeps `seconds` holding the lock, without the GIL (so that a
+ * test can kill a process while it holds it). */
 static PyObject *shared_hold(SharedHeapObject *self, PyObject *arg)
 {
     double secs = PyFloat_AsDouble(arg);
     if (secs == -1.0 && PyErr_Occurred())
         return NULL;
-    int rc;
-    self->hold = secs;
-    HEAP_CALL(&self->flex.heap, rc, TLSF_OK);
-    self->hold = 0;
-    if (rc == RC_CLOSED)
+    PyThreadState *ts = NULL;
+    int entered = shared_enter(&self->flex.heap, &ts);
+    if (entered == TLSF_OK) {
+        if (!ts)
+            ts = release_gil();
+        usleep((useconds_t)(secs * 1e6));
+    }
+    shared_leave(&self->flex.heap, entered, ts);
+    if (entered == RC_CLOSED)
         return closed_error(NULL);
+    if (entered)
+        return core_error((PyObject *)self, entered, 0, NULL);
     Py_RETURN_NONE;
 }
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import mmap
 
 import hypothesis.strategies as st
-from conftest import GRAN, ArenaMemory, assert_consistent, impl_class, pattern, snapshot
+from conftest import GRAN, ArenaMemory, assert_consistent, impl_class, make_flex, pattern, snapshot
 from hypothesis import settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -206,7 +206,7 @@ class FlexHeapMachine(HeapMachine):
     @initialize(**FLEX_SETUP)
     def setup(self, capacity, sl_len, trim_threshold):
         self.capacity = capacity
-        self.heap = self.heap_cls(capacity, sl_len=sl_len, trim_threshold=trim_threshold)
+        self.heap = make_flex(self.heap_cls, capacity, sl_len=sl_len, trim_threshold=trim_threshold)
         self.mem = ArenaMemory(self.heap)
 
     @rule(extra=st.integers(1, 300_000), align=ALIGNS)
@@ -241,10 +241,8 @@ class SharedHeapMachine(FlexHeapMachine):
 
     @initialize(**FLEX_SETUP)
     def setup(self, capacity, sl_len, trim_threshold):
-        self.capacity = capacity
-        self.heap = self.heap_cls.create(max_size=capacity, sl_len=sl_len, trim_threshold=trim_threshold)
+        super().setup(capacity, sl_len, trim_threshold)
         self.other = self.heap_cls.attach(self.heap.name, trim_threshold=trim_threshold)
-        self.mem = ArenaMemory(self.heap)
 
     @rule()
     def switch(self):

@@ -388,7 +388,8 @@ class FlexHeap(HeapBase):
         file_size = self._open_file(path, False)
         try:
             header = os.pread(self._fd, image.HEADER.size, 0)
-            kind, detail = image.check(header + bytes(image.HEADER.size - len(header)), file_size)
+            header += bytes(image.HEADER.size - len(header))  # zeros where the file is shorter
+            kind, detail = image.check(header, file_size, image.MAGIC)
             if kind:
                 raise self._image_error(kind, detail, file_size)
             fields = image.HEADER.unpack(header)

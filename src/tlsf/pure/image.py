@@ -1,6 +1,6 @@
 """The twin of ``csrc/tlsf_image.c``: the heap image format (see tlsf_image.h).
 
-[0, 4096)              the header below (the rest of the page is zero)
+[0, 4096)              the header below; a segment's lock at LOCK_OFF; the rest zero
 [4096, control_end)    the C control structure, derived: rebuilt at every open
 [arena_off, +size)     the arena: one pool at its offset 0, which grows with the file
 """
@@ -16,7 +16,10 @@ HEADER_SIZE = 4096
 ALIGN = 64 << 10  # the arena's offset: a multiple of any page size up to 64 KiB
 ORDER = 0x01020304  # reads so on a machine of the same byte order
 CLEAN = 1  # flags: closed cleanly (cleared while open)
-MAGIC = b"TLSFHEAP"  # a heap file (a shared memory segment: b"TLSFSHRD", C only)
+BROKEN = 2  # flags: recovery found the chain broken (a segment)
+LOCK_OFF, LOCK_SIZE = 1024, 1024  # a segment's lock, in the header page
+MAGIC = b"TLSFHEAP"  # a heap file
+SHARED_MAGIC = b"TLSFSHRD"  # a shared memory segment (SharedHeap: C only)
 
 # tlsf_image_header_t: magic, version, word_size, order, sl_len, flags,
 # recoveries, max_size, size, root, control_off, arena_off (native byte order)
@@ -41,10 +44,11 @@ def init(max_size: int, sl_len: int, size: int) -> bytes:
                        arena_off(max_size, sl_len))  # fmt: skip
 
 
-def check(header: bytes, file_size: int) -> tuple[int, int]:
-    """(what, detail) for header bytes of a file of file_size bytes (zeros
-    where the file is shorter); detail: NEWER's version, TRUNCATED's bytes needed."""
-    if file_size < HEADER.size or header[:8] != MAGIC:
+def check(header: bytes, file_size: int, magic: bytes) -> tuple[int, int]:
+    """(what, detail) for header bytes of an image of file_size bytes with
+    the given magic (zeros where the image is shorter); detail: NEWER's
+    version, TRUNCATED's bytes needed."""
+    if file_size < HEADER.size or header[:8] != magic:
         return NOT_HEAP, 0
     _, version, word_size, order, sl_len, _, _, max_size, size, _, control_off, arena = HEADER.unpack(
         header[: HEADER.size]
