@@ -19,22 +19,25 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as e:  # noqa: BLE001 - any compiler failure
-            self._fallback(e)
+            self._fallback(e, "tlsf._core")
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as e:  # noqa: BLE001
-            self._fallback(e)
+            self._fallback(e, ext.name)
 
-    def _fallback(self, error):
+    def _fallback(self, error, name):
         if MODE == "1":
             raise error
         banner = "*" * 72
+        consequence = {
+            "tlsf._numpy_handler": "tlsf.numpy.use() and handler() will be unavailable",
+            "tlsf._floor": "the benchmark will have no floor",
+        }.get(name, "tlsf will use its pure-Python twin (slower)")
         sys.stderr.write(
-            f"\n{banner}\nWARNING: the C extension tlsf._core could not be built ({error}).\n"
-            f"tlsf will use its pure-Python twin (slower). Set TLSF_BUILD_EXT=1 to make\n"
-            f"this an error.\n{banner}\n\n"
+            f"\n{banner}\nWARNING: the C extension {name} could not be built ({error}).\n"
+            f"{consequence}. Set TLSF_BUILD_EXT=1 to make this an error.\n{banner}\n\n"
         )
 
 
@@ -58,6 +61,16 @@ if MODE != "0" and sys.implementation.name == "cpython":
             sources=[*binding, *core_sources()],
             include_dirs=["csrc", "binding", "src/tlsf/include"],
             depends=headers,
+            extra_compile_args=flags,
+        )
+    )
+    # The numpy memory handler (tlsf.numpy), an integration over the C API.
+    ext_modules.append(
+        Extension(
+            "tlsf._numpy_handler",
+            sources=["integrations/numpy/handler.c"],
+            include_dirs=["src/tlsf/include"],
+            depends=["src/tlsf/include/tlsf_capi.h"],
             extra_compile_args=flags,
         )
     )

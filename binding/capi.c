@@ -86,6 +86,33 @@ static int capi_usable_size(PyObject *heap, uint64_t offset, uint64_t *size)
     CAPI_CALL(heap, tlsf_usable_size(self->t, self->base, offset, size));
 }
 
+/* A held allocation and its release: the count changes in the same locked
+ * step as the allocation, so close() (heap.c) never sees one without the
+ * other. */
+static int held_alloc(HeapObject *h, uint64_t size, uint64_t align, uint64_t *offset)
+{
+    int rc = core_alloc(h, size, align, offset);
+    h->holds += rc == TLSF_OK;
+    return rc;
+}
+
+static int held_free(HeapObject *h, uint64_t offset)
+{
+    int rc = core_free(h, offset);
+    h->holds -= rc == TLSF_OK;
+    return rc;
+}
+
+static int capi_alloc_held(PyObject *heap, uint64_t size, uint64_t align, uint64_t *offset)
+{
+    CAPI_CALL(heap, held_alloc(self, size, align, offset));
+}
+
+static int capi_free_held(PyObject *heap, uint64_t offset)
+{
+    CAPI_CALL(heap, held_free(self, offset));
+}
+
 void capi_fill(TLSF_CAPI *api, PyTypeObject *heap_type)
 {
     api->version = TLSF_CAPI_VERSION;
@@ -98,4 +125,6 @@ void capi_fill(TLSF_CAPI *api, PyTypeObject *heap_type)
     api->free = capi_free;
     api->realloc = capi_realloc;
     api->usable_size = capi_usable_size;
+    api->alloc_held = capi_alloc_held;
+    api->free_held = capi_free_held;
 }

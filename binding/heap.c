@@ -25,16 +25,14 @@
 
 /* ------------------------------------------------------------------ errors */
 
-/* The exception of core result rc of this heap (RC_CLOSED: it is closed). */
-static NOINLINE PyObject *heap_error(HeapObject *self, int rc, uint64_t offset, PyObject *bad)
+PyObject *heap_error(HeapObject *self, int rc, uint64_t offset, PyObject *bad)
 {
     if (rc == RC_CLOSED)
         return closed_error(bad);
     return core_error((PyObject *)self, rc, offset, bad);
 }
 
-/* The exception of alloc (item -1) or of item `item` of alloc_many. */
-static NOINLINE PyObject *alloc_error(HeapObject *self, int rc, uint64_t size, uint64_t align, Py_ssize_t item)
+PyObject *alloc_error(HeapObject *self, int rc, uint64_t size, uint64_t align, Py_ssize_t item)
 {
     if (rc != TLSF_ENOMEM)
         return heap_error(self, rc, 0, NULL);
@@ -269,15 +267,21 @@ PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
 
 /* -------------------------------------------------------------------- views */
 
-/* view() hands out memoryviews over this private exporter, one per view, and
- * counts the buffers it exports: close() refuses while any is held, whatever
- * slices or copies of the memoryview exist (they all share its one buffer).
- * Each exporter holds a reference to the heap, so the heap, and the memory it
- * pins, outlive every view. */
+/* view() and Block hand out buffers whose obj is this private exporter, one
+ * per view or Block export. Each is counted in the heap's `exports` (and its
+ * Block's) from its creation to its deallocation, not only while a buffer of
+ * it is held: numpy's ndarray(shape, dtype, buffer) keeps the buffer's obj as
+ * the array's base and releases the buffer at once, so the exporter is what
+ * outlives every memoryview and array over the bytes. close() (and
+ * Block.free()) refuse while any is alive. Each exporter holds a reference to
+ * the heap (and to its Block), so they, and the memory the heap pins,
+ * outlive it. */
 typedef struct {
     PyObject_HEAD
     HeapObject *heap;
     uint64_t offset, size;
+    PyObject *owner;           /* the Block whose bytes these are, or NULL */
+    Py_ssize_t *owner_exports; /* the Block's count of exporters */
 } ExportObject;
 
 static int export_getbuffer(ExportObject *self, Py_buffer *view, int flags)
@@ -292,24 +296,17 @@ static int export_getbuffer(ExportObject *self, Py_buffer *view, int flags)
         PyErr_SetString(PyExc_ValueError, "heap is closed");
         return -1;
     }
-    if (PyBuffer_FillInfo(view, (PyObject *)self, base + self->offset, (Py_ssize_t)self->size, 0, flags) < 0)
-        return -1;
-    h->exports++; /* under the GIL, as close() that reads it */
-    return 0;
-}
-
-static void export_releasebuffer(ExportObject *self, Py_buffer *Py_UNUSED(view))
-{
-    self->heap->exports--;
+    return PyBuffer_FillInfo(view, (PyObject *)self, base + self->offset, (Py_ssize_t)self->size, 0, flags);
 }
 
 /* Tracked by the garbage collector, so that a cycle running through a view
  * (memory -> view -> exporter -> heap -> memory) is seen and freed; there is
- * no tp_clear: the memoryview's own clear releases the export. */
+ * no tp_clear: the memoryview's own clear drops the exporter. */
 static int export_traverse(ExportObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self)); /* a heap type */
     Py_VISIT(self->heap);
+    Py_VISIT(self->owner);
     return 0;
 }
 
@@ -317,6 +314,10 @@ static void export_dealloc(ExportObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+    self->heap->exports--; /* under the GIL, as close() that reads it */
+    if (self->owner_exports)
+        (*self->owner_exports)--;
+    Py_XDECREF(self->owner);
     Py_DECREF(self->heap);
     PyObject_GC_Del(self);
     Py_DECREF(tp);
@@ -326,8 +327,7 @@ static PyType_Slot export_slots[] = {
     {Py_tp_dealloc, (void *)export_dealloc},
     {Py_tp_traverse, (void *)export_traverse},
     {Py_bf_getbuffer, (void *)export_getbuffer},
-    {Py_bf_releasebuffer, (void *)export_releasebuffer},
-    {Py_tp_doc, (void *)"Exports the bytes of one allocation to the memoryview made by Heap.view()."},
+    {Py_tp_doc, (void *)"Exports the bytes of one allocation to a view (Heap.view) or a Block's buffer."},
     {0, NULL},
 };
 
@@ -341,6 +341,25 @@ static PyType_Spec export_spec = {
     ,
     .slots = export_slots,
 };
+
+PyObject *heap_exporter(HeapObject *self, uint64_t offset, uint64_t size, PyObject *owner, Py_ssize_t *owner_exports)
+{
+    ExportObject *e = PyObject_GC_New(ExportObject, state_of((PyObject *)self)->ExportType);
+    if (!e)
+        return NULL;
+    Py_INCREF(self);
+    e->heap = self;
+    e->offset = offset;
+    e->size = size;
+    Py_XINCREF(owner);
+    e->owner = owner;
+    e->owner_exports = owner_exports;
+    self->exports++;
+    if (owner_exports)
+        (*owner_exports)++;
+    PyObject_GC_Track(e);
+    return (PyObject *)e;
+}
 
 PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -375,15 +394,10 @@ PyObject *heap_view(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, P
 
 PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size)
 {
-    ExportObject *e = PyObject_GC_New(ExportObject, state_of((PyObject *)self)->ExportType);
+    PyObject *e = heap_exporter(self, offset, size, NULL, NULL);
     if (!e)
         return NULL;
-    Py_INCREF(self);
-    e->heap = self;
-    e->offset = offset;
-    e->size = size;
-    PyObject_GC_Track(e);
-    PyObject *mv = PyMemoryView_FromObject((PyObject *)e);
+    PyObject *mv = PyMemoryView_FromObject(e);
     Py_DECREF(e);
     return mv;
 }
@@ -391,14 +405,19 @@ PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size)
 /* -------------------------------------------------------------- life cycle */
 
 /* Frees everything but `owned`; marks the heap closed first, since releasing
- * the buffer may run Python code (an exporter written in Python). */
-static void heap_release(HeapObject *self)
+ * the buffer may run Python code (an exporter written in Python). With
+ * refuse_held (close()), releases nothing and returns -1 while C API holds
+ * are live: they are taken without the GIL, so they are read under the lock
+ * in the step that marks the heap closed. */
+static int heap_release(HeapObject *self, int refuse_held)
 {
-    if (self->shared) { /* the image stays: other processes use it */
-        shared_release(self);
-        return;
-    }
+    if (self->shared) /* the image stays: other processes use it */
+        return shared_release(self, refuse_held);
     tlsf_lock(&self->lock);
+    if (refuse_held && self->holds) {
+        tlsf_unlock(&self->lock);
+        return -1;
+    }
     tlsf_t *t = self->t;
     if (t)
         tlsf_fini(t, self->base); /* unpoisons the arena in -DTLSF_POISON builds */
@@ -407,11 +426,12 @@ static void heap_release(HeapObject *self)
     tlsf_unlock(&self->lock);
     if (self->flex) {
         flex_release(self);
-        return;
+        return 0;
     }
     PyMem_Free(t);
     if (self->buf.obj)
         PyBuffer_Release(&self->buf); /* sets buf.obj to NULL */
+    return 0;
 }
 
 PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
@@ -423,7 +443,11 @@ PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
                      self->exports, self->exports == 1 ? "" : "s");
         return NULL;
     }
-    heap_release(self);
+    if (heap_release(self, 1) < 0) {
+        PyErr_SetString(PyExc_BufferError,
+                        "cannot close the heap while arrays use its memory (live allocations of a numpy handler)");
+        return NULL;
+    }
     PyObject *owned = self->owned;
     self->owned = NULL;
     if (owned && !PyByteArray_Check(owned)) { /* the mmap: unmapped now, not when collected */
@@ -456,7 +480,7 @@ int heap_clear(HeapObject *self)
 {
     if (self->exports)
         return 0;
-    heap_release(self);
+    (void)heap_release(self, 0);
     Py_CLEAR(self->owned);
     return 0;
 }
@@ -467,7 +491,7 @@ void heap_dealloc(HeapObject *self)
     /* No view can be alive: each holds a reference to the heap. */
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
-    heap_release(self);
+    (void)heap_release(self, 0);
     Py_CLEAR(self->owned);
     PyTypeObject *tp = Py_TYPE(self);
     tp->tp_free((PyObject *)self);

@@ -33,7 +33,12 @@ typedef struct {
     /* cold, and under the GIL */
     uint64_t capacity;  /* still readable after close */
     unsigned sl_len;
-    Py_ssize_t exports; /* buffers handed out by view(), not yet released */
+    Py_ssize_t exports; /* exporters of views and Blocks' buffers alive (heap.c) */
+    /* live allocations of the C API's alloc_held (the numpy handler's arrays):
+     * close() refuses while any is live. Changed without the GIL, under the
+     * heap's lock (HEAP_CALL), and read by close() under that lock too, in the
+     * step that closes the heap. */
+    uint64_t holds;
     PyObject *owned;    /* memory made for an int `memory` (mmap, or bytearray(0)), else NULL */
     PyObject *weakrefs;
     Py_buffer buf;      /* the export of `memory` that pins it; buf.obj NULL when not held */
@@ -118,6 +123,11 @@ static inline int core_free_many(HeapObject *h, const uint64_t *offsets, size_t 
     return h->flex ? tlsf_flex_free_many(h->flex, offsets, n, bad) : tlsf_free_many(h->t, h->base, offsets, n, bad);
 }
 
+/* The exception of core result rc of this heap (RC_CLOSED: it is closed);
+ * of alloc (item -1) or of item `item` of alloc_many. */
+HIDDEN NOINLINE PyObject *heap_error(HeapObject *self, int rc, uint64_t offset, PyObject *bad);
+HIDDEN NOINLINE PyObject *alloc_error(HeapObject *self, int rc, uint64_t size, uint64_t align, Py_ssize_t item);
+
 /* Whether o is a Heap, FlexHeap or SharedHeap (of any interpreter): known by
  * their deallocators; none can be subclassed. */
 HIDDEN int is_heap(PyObject *o);
@@ -132,7 +142,9 @@ HIDDEN int heap_clear(HeapObject *self);
  * deallocator (heap_dealloc, and its path). SharedHeap (shared.c): the same. */
 HIDDEN void flex_release(HeapObject *self);
 HIDDEN void flex_dealloc(HeapObject *self);
-HIDDEN void shared_release(HeapObject *self);
+/* refuse_held: close(), which returns -1 (nothing released) while C API
+ * holds are live; 0 otherwise. */
+HIDDEN int shared_release(HeapObject *self, int refuse_held);
 HIDDEN void shared_dealloc(HeapObject *self);
 
 /* Heap(memory) (memory.c): whether `memory` is a size (-1 on error), the

@@ -20,6 +20,9 @@ HEAP_FASTCALL(heap_realloc);
 HEAP_FASTCALL(heap_alloc_many);
 HEAP_FASTCALL(heap_free_many);
 HEAP_FASTCALL(heap_view);
+HEAP_FASTCALL(heap_block);
+HIDDEN PyObject *heap_ndarray(HeapObject *self, PyObject *args, PyObject *kwargs);
+HIDDEN PyObject *heap_ndarray_at(HeapObject *self, PyObject *args, PyObject *kwargs);
 HEAP_NOARGS(heap_stats);
 HEAP_NOARGS(heap_walk);
 HEAP_NOARGS(heap_check);
@@ -31,6 +34,10 @@ HEAP_GETTER(heap_get_sl_len);
 HEAP_GETTER(heap_get_closed);
 /* A memoryview of arena bytes [offset, offset+size), counted as a view (close refuses while it lives). */
 HIDDEN PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size);
+/* The exporter of those bytes (heap.c): counted as a view for its whole life,
+ * and in *owner_exports (a field of owner, which it holds) when owner is given. */
+HIDDEN PyObject *heap_exporter(HeapObject *self, uint64_t offset, uint64_t size, PyObject *owner,
+                               Py_ssize_t *owner_exports);
 
 #define HEAP_SHARED_METHODS                                                                               \
     {"alloc", FASTCALL_KW(heap_alloc), METH_FASTCALL | METH_KEYWORDS,                                     \
@@ -58,9 +65,18 @@ HIDDEN PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size);
     {"view", FASTCALL_KW(heap_view), METH_FASTCALL | METH_KEYWORDS,                                       \
      "view(offset, size=None) -> memoryview\n\nA writable view of the first size bytes "                  \
      "(default: all usable bytes) of the live allocation at offset."},                                    \
+    {"block", FASTCALL_KW(heap_block), METH_FASTCALL | METH_KEYWORDS,                                     \
+     "block(size, align=1) -> tlsf.Block\n\nAllocate size bytes as a Block, which frees itself "            \
+     "(free(), `with`, or its last reference gone) and exports its bytes (memoryview(block))."},         \
+    {"ndarray", (PyCFunction)(void (*)(void))heap_ndarray, METH_VARARGS | METH_KEYWORDS,                  \
+     "ndarray(shape, dtype=float, *, align=None, order='C') -> numpy.ndarray\n\nA new array in "           \
+     "a new allocation, freed when the array and every view of it are gone (needs numpy)."},             \
+    {"ndarray_at", (PyCFunction)(void (*)(void))heap_ndarray_at, METH_VARARGS | METH_KEYWORDS,            \
+     "ndarray_at(offset, shape, dtype=float) -> numpy.ndarray\n\nAn array over the live allocation "       \
+     "at offset, which it does not own; it must fit the allocation (needs numpy)."},                    \
     {"close", (PyCFunction)heap_close, METH_NOARGS,                                                       \
      "close()\n\nRelease the memory and the control structure. Idempotent; BufferError "                  \
-     "while views are alive (the heap then stays open)."},                                                \
+     "while views, blocks' exports or a numpy handler's arrays are alive (the heap then stays open)."},   \
     {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},                                            \
     {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL}
 

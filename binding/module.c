@@ -44,7 +44,7 @@ static int core_exec(PyObject *m)
         if (!(st->kw[i] = PyUnicode_InternFromString(kw[i])))
             return -1;
     if (heap_add_types(m, st) < 0 || flex_add_type(m, st) < 0 || shared_add_type(m, st) < 0 ||
-        offset_add_type(m, st) < 0 ||
+        offset_add_type(m, st) < 0 || block_add_type(m, st) < 0 ||
         PyModule_AddIntConstant(m, "GRANULARITY", TLSF_GRANULARITY) < 0 ||
         PyModule_AddIntConstant(m, "HEADER_SIZE", TLSF_HEADER_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "MIN_BLOCK", TLSF_MIN_BLOCK) < 0 ||
@@ -64,7 +64,8 @@ static int core_exec(PyObject *m)
     (st)->OutOfMemoryError, (st)->InvalidOffsetError, (st)->CorruptionError, (st)->StatsType,    \
         (st)->BlockInfoType, (st)->ArrayType, (st)->kw[0], (st)->kw[1], (st)->kw[2], (st)->kw[3], \
         (st)->kw[4], (PyObject *)(st)->HeapType, (PyObject *)(st)->FlexHeapType,                  \
-        (PyObject *)(st)->SharedHeapType, (PyObject *)(st)->ExportType, (PyObject *)(st)->OffsetType
+        (PyObject *)(st)->SharedHeapType, (PyObject *)(st)->ExportType, (PyObject *)(st)->OffsetType, \
+        (PyObject *)(st)->BlockType
 
 static int core_traverse(PyObject *m, visitproc visit, void *arg)
 {
@@ -85,7 +86,8 @@ static int core_clear(PyObject *m)
     PyObject **slots[] = {&st->OutOfMemoryError, &st->InvalidOffsetError, &st->CorruptionError, &st->StatsType,
                           &st->BlockInfoType, &st->ArrayType, &st->kw[0], &st->kw[1], &st->kw[2], &st->kw[3],
                           &st->kw[4], (PyObject **)&st->HeapType, (PyObject **)&st->FlexHeapType,
-                          (PyObject **)&st->SharedHeapType, (PyObject **)&st->ExportType, (PyObject **)&st->OffsetType};
+                          (PyObject **)&st->SharedHeapType, (PyObject **)&st->ExportType, (PyObject **)&st->OffsetType,
+                          (PyObject **)&st->BlockType};
     _Static_assert(KW_COUNT == 5, "core_clear and STATE_OBJECTS name every keyword");
     for (size_t i = 0; i < sizeof slots / sizeof *slots; i++)
         Py_CLEAR(*slots[i]);

@@ -352,7 +352,7 @@ static int map_segment(SharedHeapObject *s)
     return 0;
 }
 
-void shared_release(HeapObject *self)
+int shared_release(HeapObject *self, int refuse_held)
 {
     SharedHeapObject *s = as_shared(self);
     atomic_store(&s->closing, 1);
@@ -367,6 +367,14 @@ void shared_release(HeapObject *self)
         if (ts)
             PyEval_RestoreThread(ts);
     }
+    /* No call is in progress and none can start: holds, changed only inside
+     * calls, stays as read. Refused, the heap opens again; a call of another
+     * thread that came meanwhile found it closed (the numpy handler's then
+     * went to the C library): a close() refused is a program's mistake. */
+    if (refuse_held && self->holds) {
+        atomic_store(&s->closing, 0);
+        return -1;
+    }
     tlsf_lock(&self->lock);
     self->t = NULL;
     self->base = NULL;
@@ -377,6 +385,7 @@ void shared_release(HeapObject *self)
     unlist(s);
     s->flex.hdr = NULL; /* the segment's size is its header's, kept by every growth */
     flex_release(self);
+    return 0;
 }
 
 static PyObject *shared_error(PyObject *name, int err, const char *what)

@@ -52,7 +52,7 @@ typedef struct {
     PyObject *StatsType, *BlockInfoType;
     PyObject *ArrayType; /* array.array */
     PyObject *kw[KW_COUNT];
-    PyTypeObject *HeapType, *FlexHeapType, *SharedHeapType, *ExportType, *OffsetType;
+    PyTypeObject *HeapType, *FlexHeapType, *SharedHeapType, *ExportType, *OffsetType, *BlockType;
     TLSF_CAPI capi; /* what the capsule tlsf._core._C_API points to */
 } core_state;
 
@@ -62,11 +62,12 @@ static inline core_state *state_of(PyObject *self)
     return (core_state *)PyType_GetModuleState(Py_TYPE(self));
 }
 
-/* Adds the types of heap.c, flex.c and offset.c to module m (module.c's exec). */
+/* Adds the types of heap.c, flex.c, shared.c, offset.c and block.c to module m (module.c's exec). */
 HIDDEN int heap_add_types(PyObject *m, core_state *st);
 HIDDEN int flex_add_type(PyObject *m, core_state *st);
 HIDDEN int shared_add_type(PyObject *m, core_state *st);
 HIDDEN int offset_add_type(PyObject *m, core_state *st);
+HIDDEN int block_add_type(PyObject *m, core_state *st);
 /* Fills the C API table (capi.c). */
 HIDDEN void capi_fill(TLSF_CAPI *api, PyTypeObject *heap_type);
 

@@ -1,20 +1,20 @@
 """Worker processes fill one numpy array that lives in a tlsf.SharedHeap.
 
-The parent creates a shared heap (a named POSIX shared memory segment),
-allocates a float64 array in it and gives a multiprocessing Pool the heap and
-the array's offset. A SharedHeap pickles as its name and unpickles by
-attaching the segment, so each worker gets the heap in its task arguments,
-wraps the same offset with numpy (no copy: `numpy.frombuffer` over
-`heap.view(offset, nbytes)`) and fills its slice in place. The parent then
-reads every value the workers wrote, frees the array and closes the heap.
-Closing the heap in the process that created it removes the segment's name,
-so nothing is left in /dev/shm. This works with each start method: fork,
-spawn and forkserver.
+The parent creates a shared heap (a named POSIX shared memory segment) and
+makes a float64 array in it with numpy itself: inside `tlsf.numpy.use(heap)`
+numpy takes every new array's data from the heap. It gives a
+multiprocessing Pool the heap and the array's offset (`tlsf.numpy.offset`).
+A SharedHeap pickles as its name and unpickles by attaching the segment, so
+each worker gets the heap in its task arguments, wraps the same offset with
+`heap.ndarray_at` (no copy) and fills its slice in place. The parent then
+reads every value the workers wrote; dropping the array frees it into the
+heap, and closing the heap in the process that created it removes the
+segment's name, so nothing is left in /dev/shm. This works with each start
+method: fork, spawn and forkserver.
 
-A view pins the mapping: close() raises BufferError while a memoryview of
-the heap is alive, and a numpy array made over a view holds that view's
-buffer. So release them in order: delete the array, then release the view
-(`view.release()` raises BufferError while an array still uses it).
+Nothing can dangle: close() raises BufferError while an array still uses
+the heap (the handler's arrays, and those of ndarray_at, which hold a view),
+so drop the arrays first.
 
     python examples/shared_arrays.py [n] [workers] [fork|spawn|forkserver]
 
@@ -31,6 +31,7 @@ import sys
 import numpy as np
 
 import tlsf
+import tlsf.numpy
 
 DTYPE = np.dtype(np.float64)
 ALIGN = 64  # the array starts on a cache line
@@ -46,11 +47,9 @@ def fill_slice(heap: tlsf.SharedHeap, offset: int, n: int, start: int, stop: int
 
     `heap` arrives pickled: unpickling it attached the segment in this process.
     """
-    view = heap.view(offset, n * DTYPE.itemsize)  # the allocation's bytes, writable, no copy
-    a = np.frombuffer(view, dtype=DTYPE)
+    a = heap.ndarray_at(offset, n, DTYPE)  # the allocation's bytes as an array, writable, no copy
     a[start:stop] = value(np.arange(start, stop))
-    del a  # the array holds the view's buffer: drop it first,
-    view.release()  # then the view,
+    del a  # the array holds a view of the heap: drop it first,
     heap.close()  # and then the heap may close (it only detaches: the name is the creator's)
     return stop - start
 
@@ -59,23 +58,19 @@ def fill_in_parallel(n: int, workers: int = 4, method: str = "spawn", name: str 
     """Fill an n-element float64 array in shared memory with `workers` processes
     started with `method`; return a private copy of it. `name`: the segment's
     (/dev/shm/<name>), random when None."""
-    nbytes = n * DTYPE.itemsize
     # max_size bounds the heap; it is sparse, so only the pages used cost memory
-    with tlsf.SharedHeap.create(name, max_size=nbytes + (16 << 20)) as heap:
-        offset = heap.alloc(nbytes, align=ALIGN)
+    with tlsf.SharedHeap.create(name, max_size=n * DTYPE.itemsize + (16 << 20)) as heap:
+        with tlsf.numpy.use(heap, align=ALIGN):
+            a = np.empty(n, DTYPE)  # numpy's own array, its data in the heap
+        offset = tlsf.numpy.offset(heap, a)  # valid in every process
         bounds = [n * k // workers for k in range(workers + 1)]
         tasks = [(heap, offset, n, lo, hi) for lo, hi in zip(bounds, bounds[1:])]
         with multiprocessing.get_context(method).Pool(workers) as pool:  # leaving it stops the workers
             # bounded: a Pool waits forever for the task of a worker that died
             done = sum(pool.starmap_async(fill_slice, tasks).get(timeout=120))
         assert done == n
-
-        view = heap.view(offset, nbytes)
-        a = np.frombuffer(view, dtype=DTYPE)
-        result = a.copy()  # a copy outlives the heap; `a` itself must not
-        del a
-        view.release()
-        heap.free(offset)
+        result = a.copy()  # a copy in ordinary memory outlives the heap
+        del a  # frees the array into the heap
         heap.check()
     # closed here: the segment's name is removed (the creator's object closed it)
     return result
@@ -94,18 +89,17 @@ def main(n: int = 1_000_000, workers: int = 4, method: str = "spawn") -> None:
         print(f"segment {name}: removed")
     print(f"a[:4] = {a[:4]}, a[-1] = {float(a[-1])!r}, sum = {a.sum():.6f}")
 
-    # what happens when a view is still alive: close() refuses
+    # what happens when an array is still alive: close() refuses
     heap = tlsf.SharedHeap.create(f"{name}-demo", max_size=1 << 20)
-    view = heap.view(heap.alloc(64, align=ALIGN))
-    a = np.frombuffer(view, dtype=DTYPE)
+    with tlsf.numpy.use(heap):
+        a = np.zeros(8)
     try:
         heap.close()
     except BufferError as e:
         print(f"close() with an array alive: BufferError: {e}")
     del a
-    view.release()
     heap.close()
-    print(f"after del a; view.release(): closed={heap.closed}")
+    print(f"after del a: closed={heap.closed}")
     if not ok:
         sys.exit(1)
 

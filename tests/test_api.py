@@ -738,9 +738,9 @@ def test_pure_exports_the_public_names_of_tlsf():
 
     assert set(tlsf.__all__) <= set(tlsf.pure.__all__)
     for name in tlsf.__all__:
-        if name in ("Heap", "FlexHeap", "SharedHeap", "OffsetAllocator", "IMPLEMENTATION"):
+        if name in ("Block", "Heap", "FlexHeap", "SharedHeap", "OffsetAllocator", "IMPLEMENTATION"):
             continue
         assert getattr(tlsf.pure, name) is getattr(tlsf, name), name
     assert tlsf.pure.IMPLEMENTATION == "python"
-    for name in ("Heap", "FlexHeap", "SharedHeap", "OffsetAllocator"):
+    for name in ("Block", "Heap", "FlexHeap", "SharedHeap", "OffsetAllocator"):
         assert getattr(tlsf.pure, name).__name__ == name

@@ -188,3 +188,21 @@ def test_shared_arrays(method, monkeypatch):
         assert "2 spawn workers filled 20000 float64 in shared memory: ok" in out.stdout
         assert ": removed" in out.stdout  # the script checks that its segment's name is gone
         assert out.stderr == ""  # no resource-tracker warning, no leak reported
+
+
+def test_numpy_flex():
+    """The simulation in a FlexHeap gives numpy's own numbers, every temporary
+    from the heap (the handler: C only), and only the state is left in it."""
+    pytest.importorskip("numpy")
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "numpy_flex.py"), "60", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "same result as numpy's default allocator: True" in out.stdout
+    assert "live allocations after the loop: 2 (pos and vel)" in out.stdout
+    if tlsf.IMPLEMENTATION == "c":
+        assert "0 arrays went elsewhere" in out.stdout
+    assert out.stderr == ""

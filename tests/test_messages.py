@@ -77,6 +77,17 @@ HEAP_CASES: dict[str, Callable[[Any], Any]] = {
     "pointer memory": lambda c: c((ctypes.c_char_p * 8)()),
     "read-only memory": lambda c: c(b"x" * 4096),
     "a str as memory": lambda c: c("abc"),
+    "block beyond the capacity": lambda c: c(4096).block(5000),
+    "block negative": lambda c: c(4096).block(-1),
+    "block alignment 3": lambda c: c(4096).block(1, 3),
+    "free of a viewed block": lambda c: (lambda b: (b.view(), b.free()))(c(4096).block(10)),
+    "view of a freed block": lambda c: (lambda b: (b.free(), b.view()))(c(4096).block(10)),
+    "close with a block viewed": lambda c: (lambda h: (h.block(10).view(), h.close()))(c(4096)),
+    "view of a block of a closed heap": lambda c: (lambda h, b: (h.close(), b.view()))(
+        *(lambda h: (h, h.block(8)))(c(4096))
+    ),
+    "ndarray_at beyond the allocation": lambda c: (lambda h, o: h.ndarray_at(o[0], 100))(*heap_with(10)(c)),
+    "ndarray of objects": lambda c: c(4096).ndarray(3, object),
 }
 
 OFFSET_CASES: dict[str, Callable[[Any], Any]] = {

@@ -421,13 +421,17 @@ def test_close_waits_for_a_thread_inside_a_call():
 
 
 def test_no_new_view_while_close_waits():
-    """While close() waits for a call in progress, a view's exporter hands
-    out no new buffer (the segment is about to be unmapped)."""
+    """While close() waits for a call in progress, nothing hands out a new
+    buffer of the heap (the segment is about to be unmapped): not a Block,
+    and a live view's exporter would have kept close() from starting."""
     h = tlsf.SharedHeap.create(max_size=MIB)
-    off = h.alloc(64)
-    v = h.view(off)
+    b = h.block(64)
+    v = h.view(h.alloc(64))
     exporter = v.obj
     v.release()
+    with pytest.raises(BufferError):
+        h.close()  # the exporter lives on after its buffer's release
+    del exporter
     with held_elsewhere(h, 1.0):
         t = threading.Thread(target=h.alloc, args=(10,))
         t.start()
@@ -437,7 +441,7 @@ def test_no_new_view_while_close_waits():
         time.sleep(0.1)  # close() waits for t, without the GIL
         assert closer.is_alive()
         with pytest.raises(ValueError, match="closed"):
-            memoryview(exporter)
+            memoryview(b)
         closer.join()
         t.join()
     assert h.closed

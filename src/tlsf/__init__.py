@@ -5,6 +5,9 @@
 operating system as it is used and gives pages back.
 `tlsf.SharedHeap` is one such heap in shared memory, used by many processes
 (C extension only).
+`tlsf.Block` is one allocation of any of them as an object that frees
+itself and exports its bytes (heap.block(size)); `tlsf.numpy` puts numpy
+arrays in a heap (a memory handler, heap.ndarray()).
 `tlsf.OffsetAllocator` does the same over a range of offsets it never touches
 (a GPU buffer, a file, an address range), with all metadata out of band.
 Both are the C core when the extension is built, else the pure-Python twin
@@ -23,13 +26,13 @@ __version__ = "0.1.0"
 IMPLEMENTATION = "python"
 if os.environ.get("TLSF_PURE_PYTHON", "") in ("", "0"):
     try:
-        from tlsf._core import FlexHeap, Heap, OffsetAllocator, SharedHeap
+        from tlsf._core import Block, FlexHeap, Heap, OffsetAllocator, SharedHeap
     except ImportError:
         pass
     else:
         IMPLEMENTATION = "c"
 if IMPLEMENTATION == "python":
-    from tlsf.pure import FlexHeap, Heap, OffsetAllocator, SharedHeap  # type: ignore[assignment]
+    from tlsf.pure import Block, FlexHeap, Heap, OffsetAllocator, SharedHeap  # type: ignore[assignment]
 
 
 def get_include() -> str:
@@ -39,6 +42,7 @@ def get_include() -> str:
 
 __all__ = [
     "IMPLEMENTATION",
+    "Block",
     "BlockInfo",
     "CorruptionError",
     "FlexHeap",

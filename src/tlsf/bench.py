@@ -376,6 +376,10 @@ def main(argv: Sequence[str]) -> int:
                    help="instead: SharedHeap against a SharedMemory per object, shared-allocator, "
                         "2 processes on one heap, numpy arrays filled by pool workers; N (default "
                         "500000) sizes the loops (tlsf.bench_shared)")  # fmt: skip
+    p.add_argument("--numpy", type=int, metavar="N", nargs="?", const=200_000,
+                   help="instead: numpy's memory handler over a tlsf heap (tlsf.numpy) against numpy's "
+                        "default and numpy-allocator + TLSFAllocator, a numpy workload, heap.ndarray; "
+                        "N (default 200000) sizes the loops (tlsf.bench_numpy)")  # fmt: skip
     a = p.parse_args(argv)
     if a.trim is not None:
         from tlsf.bench_trim import main as trim_report
@@ -394,6 +398,22 @@ def main(argv: Sequence[str]) -> int:
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(shared, f, indent=2)
+        return 0
+
+    if a.numpy is not None:
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            p.error("--numpy: numpy is not installed")
+        from tlsf import bench_numpy
+
+        measured = bench_numpy.measure(a.numpy, a.rounds, progress)
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K")
+        print(bench_numpy.table(a.numpy, a.rounds, measured))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(measured, f, indent=2)
         return 0
 
     names = sorted(WORKLOADS) if a.all else [a.workload]

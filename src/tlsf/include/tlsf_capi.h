@@ -18,7 +18,8 @@
  *   - tlsf_capi_import() and get_core(): yes (they import, or raise).
  *   - keeping the heap object alive (holding a reference): yes, to take or
  *     drop the reference; while you hold it, the object stays valid.
- *   - alloc, free, realloc, usable_size, lock, unlock: no. They touch no
+ *   - alloc, free, realloc, usable_size, lock, unlock, alloc_held,
+ *     free_held: no. They touch no
  *     Python object (only the heap's C state, under the heap's own lock), so
  *     they may run between Py_BEGIN_ALLOW_THREADS and Py_END_ALLOW_THREADS,
  *     or in a thread that never held the GIL, concurrently with Python code
@@ -27,7 +28,8 @@
  * The heap's memory: offsets are from `base` (get_core). Python code may
  * close() the heap at any time (close() does not wait for C users): then the
  * calls return TLSF_CAPI_ECLOSED and base is no longer valid. Views
- * (Heap.view) keep a heap open; C API allocations do not.
+ * (Heap.view) keep a heap open, and so do live allocations of alloc_held;
+ * those of alloc do not.
  *
  * A FlexHeap is a heap to every call here ("Heap" below means any of the
  * three): alloc and realloc grow it, free gives pages back as its
@@ -99,6 +101,15 @@ typedef struct {
     int (*free)(PyObject *heap, uint64_t offset);
     int (*realloc)(PyObject *heap, uint64_t offset, uint64_t size, uint64_t *new_offset);
     int (*usable_size)(PyObject *heap, uint64_t offset, uint64_t *size);
+
+    /* No GIL needed. alloc and free whose allocations hold the heap open:
+     * while any allocation made by alloc_held is live, close() raises
+     * BufferError (as while a view is alive), so memory handed to a consumer
+     * that cannot be told it went away (a numpy array's data) never dangles.
+     * Free such an allocation with free_held, which drops the hold (free
+     * would keep the heap held open for good); realloc keeps it held. */
+    int (*alloc_held)(PyObject *heap, uint64_t size, uint64_t align, uint64_t *offset);
+    int (*free_held)(PyObject *heap, uint64_t offset);
 } TLSF_CAPI;
 
 /* GIL needed. Imports tlsf._core and returns its table, or NULL with an

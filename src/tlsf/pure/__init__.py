@@ -21,6 +21,9 @@ C file                     twin module
 ``csrc/tlsf_offset.c``     `tlsf.pure.offset`: the out-of-band engine
                            (`TlsfOffset`), and `OffsetAllocator`, the twin of
                            the binding's OffsetAllocator
+``binding/block.c``        `tlsf.pure.block`: `Block`, an allocation that
+                           frees itself (its buffer protocol needs Python
+                           3.12 here; ``view()`` works everywhere)
 ``binding/args.c``        `tlsf.pure.args`: the argument conversions and
                            messages of both classes (with batch.c, errors.c)
 (none)                     `tlsf.pure.journal`: the undo journal that makes
@@ -37,6 +40,7 @@ from __future__ import annotations
 from tlsf import __version__
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
+from tlsf.pure.block import Block
 from tlsf.pure.flex import Flex, FlexHeap
 from tlsf.pure.offset import OffsetAllocator, TlsfOffset
 from tlsf.pure.shared import SharedHeap
@@ -59,6 +63,7 @@ IMPLEMENTATION = "python"
 # then the twin's own.
 __all__ = [
     "IMPLEMENTATION",
+    "Block",
     "BlockInfo",
     "CorruptionError",
     "FlexHeap",

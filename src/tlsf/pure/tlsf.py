@@ -1056,16 +1056,22 @@ class Tlsf:
 # -------------------------------------------------------------------- the API
 
 
-def exported_view(base: memoryview, offset: int, n: int, views: list[weakref.ref[Any]]) -> memoryview:
+def exported_view(
+    base: memoryview, offset: int, n: int, *views: list[weakref.ref[Any]], owner: object = None
+) -> memoryview:
     """A memoryview of base[offset:offset + n] whose every slice and export
-    keeps one exporter alive, a ctypes array over those bytes; a weak
-    reference to it is added to `views`, so that the heap can tell whether any
-    view is alive (the binding counts its exports in C). The exporter is not
+    keeps one exporter alive, a ctypes array over those bytes, which keeps
+    `owner` alive; a weak reference to it is added to each list of `views`,
+    so that the heap (and a Block) can tell whether any view is alive (the
+    binding counts its exports in C). The exporter is not
     a memoryview: the garbage collector could clear an exported memoryview in
     a reference cycle, which fails and then crashes Python 3.9-3.11 (CPython
     gh-77894); a ctypes array is cleared safely."""
     exporter = (ctypes.c_ubyte * n).from_buffer(base, offset)
-    views.append(weakref.ref(exporter))
+    if owner is not None:
+        exporter.owner = owner  # type: ignore[attr-defined]
+    for v in views:
+        v.append(weakref.ref(exporter))
     return memoryview(exporter).cast("B")  # "<B" to "B", as the binding's views
 
 
@@ -1189,6 +1195,21 @@ class HeapBase:
             if len(self._views) >= 64:
                 self._views = [r for r in self._views if r() is not None]
             return exported_view(self._base, offset, n, self._views)
+
+    def block(self, size: int, align: int = 1) -> Any:
+        from .block import new_block  # block.py builds on this module
+
+        return new_block(self, size, align)
+
+    def ndarray(self, *args: Any, **kwargs: Any) -> Any:
+        from tlsf import numpy  # imports numpy: only when called, as in the binding
+
+        return numpy.ndarray(self, *args, **kwargs)
+
+    def ndarray_at(self, *args: Any, **kwargs: Any) -> Any:
+        from tlsf import numpy
+
+        return numpy.ndarray_at(self, *args, **kwargs)
 
     def close(self) -> None:
         with self._lock:
