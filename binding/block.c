@@ -10,10 +10,15 @@
  * free(), on a `with` block's exit, or when the last reference goes; free()
  * refuses while an exporter is alive, and since each holds a reference to
  * the block, the allocation outlives every memoryview and array over it.
+ * Until it is freed the block also keeps the heap open (heap->blocks):
+ * numpy.ndarray(shape, dtype, buffer=block) keeps the block itself as the
+ * array's base and releases the buffer at once, so that array is safe for
+ * as long as nobody calls free() explicitly.
  *
- * Invariants: `freed` once set stays set; exports > 0 implies !freed and the
- * heap open (close refuses while heap->exports counts them). All under the
- * GIL; the heap's memory is reached under its lock as for views.
+ * Invariants: `freed` once set stays set; a block not freed is counted in
+ * heap->blocks; exports > 0 implies !freed and the heap open (close refuses
+ * while heap->exports counts them). All under the GIL; the heap's memory is
+ * reached under its lock as for views.
  */
 #include "args.h"
 #include "heap_methods.h"
@@ -36,9 +41,12 @@ static int block_release(BlockObject *self)
     int rc;
     if (self->freed)
         return 0;
-    HeapObject *h = self->heap;
-    HEAP_CALL(h, rc, core_free(h, self->offset));
+    /* Set first: a SharedHeap's call may wait for its lock without the GIL,
+     * and meanwhile no other thread may free the block again or export it. */
     self->freed = 1;
+    HeapObject *h = self->heap;
+    h->blocks--;
+    HEAP_CALL(h, rc, core_free(h, self->offset));
     if (rc == TLSF_OK || rc == RC_CLOSED)
         return 0;
     heap_error(h, rc, self->offset, NULL);
@@ -60,6 +68,7 @@ PyObject *heap_block(HeapObject *self, PyObject *const *args, Py_ssize_t nargs, 
         return NULL;
     }
     Py_INCREF(self);
+    self->blocks++;
     b->heap = self;
     b->offset = offset;
     b->size = size;
@@ -268,5 +277,8 @@ int block_add_type(PyObject *m, core_state *st)
     st->BlockType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &block_spec, NULL);
     if (!st->BlockType)
         return -1;
+#ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
+    st->BlockType->tp_new = NULL; /* made by Heap.block() only */
+#endif
     return PyModule_AddType(m, st->BlockType);
 }

@@ -443,6 +443,11 @@ PyObject *heap_close(HeapObject *self, PyObject *Py_UNUSED(ignored))
                      self->exports, self->exports == 1 ? "" : "s");
         return NULL;
     }
+    if (self->blocks) {
+        PyErr_Format(PyExc_BufferError, "cannot close the heap while blocks of it are not freed (%zd block%s)",
+                     self->blocks, self->blocks == 1 ? "" : "s");
+        return NULL;
+    }
     if (heap_release(self, 1) < 0) {
         PyErr_SetString(PyExc_BufferError,
                         "cannot close the heap while arrays use its memory (live allocations of a numpy handler)");

@@ -34,6 +34,7 @@ typedef struct {
     uint64_t capacity;  /* still readable after close */
     unsigned sl_len;
     Py_ssize_t exports; /* exporters of views and Blocks' buffers alive (heap.c) */
+    Py_ssize_t blocks;  /* Blocks not freed (block.c): close() refuses while any is */
     /* live allocations of the C API's alloc_held (the numpy handler's arrays):
      * close() refuses while any is live. Changed without the GIL, under the
      * heap's lock (HEAP_CALL), and read by close() under that lock too, in the

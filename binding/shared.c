@@ -27,7 +27,7 @@
  *
  * In one process, close() must not unmap the segment under a thread inside a
  * call: `active` counts those threads, and close waits for them after
- * setting `closing` (which keeps new ones out).
+ * setting `closing` (which holds new ones back until it is done).
  *
  * The name: the process that made the segment removes its name when its
  * object closes (close, `with`, collection), unless persist=True; unlink()
@@ -61,9 +61,16 @@ typedef struct {
     PyObject *name;      /* without the leading '/' */
     long owner;          /* the pid that removes the name on close, or 0 */
     atomic_int active;   /* threads of this process inside shared_enter..shared_leave */
-    atomic_int closing;  /* set by close: no new thread enters */
+    atomic_int closing;  /* CLOSE_*: no new thread enters while it is not CLOSE_OPEN */
     unsigned long capi_holder; /* the thread holding the lock through the C API's lock(), or 0 */
 } SharedHeapObject;
+
+/* `closing`: close() drains the calls in progress (DRAINING), then either
+ * closes the heap for good (CLOSED) or, refused because a numpy handler's
+ * arrays still use it, opens it again (OPEN). A call that comes while it
+ * drains waits for the outcome instead of failing: a free from the handler
+ * told "closed" would hand the heap's block to the C library's free(). */
+enum { CLOSE_OPEN, CLOSE_DRAINING, CLOSE_CLOSED };
 
 static SharedHeapObject *as_shared(HeapObject *h) { return (SharedHeapObject *)h; }
 
@@ -116,13 +123,23 @@ int shared_enter(HeapObject *self, PyThreadState **ts)
 {
     SharedHeapObject *s = as_shared(self);
     atomic_fetch_add(&s->active, 1);
-    if (atomic_load(&s->closing)) {
+    for (int c; (c = atomic_load(&s->closing)) != CLOSE_OPEN;) {
         atomic_fetch_sub(&s->active, 1);
-        return RC_CLOSED;
+        if (c == CLOSE_CLOSED || !ts) /* no ts: the C API's lock(), which may hold the GIL close() needs */
+            return RC_CLOSED;
+        if (!*ts)
+            *ts = release_gil();
+        for (unsigned waits = 0; atomic_load(&s->closing) == CLOSE_DRAINING; waits++) {
+            if (waits < 100)
+                sched_yield();
+            else
+                usleep(1000);
+        }
+        atomic_fetch_add(&s->active, 1);
     }
     int r = tlsf_os_shared_lock(s->lock, 0);
     if (r == TLSF_OS_LOCK_BUSY) {
-        if (ts)
+        if (ts && !*ts)
             *ts = release_gil();
         r = tlsf_os_shared_lock(s->lock, 1);
     }
@@ -274,7 +291,7 @@ static void after_fork_in_child(void)
 {
     for (entry_t *e = open_heaps; e; e = e->next) {
         atomic_store(&e->heap->active, 0);
-        atomic_store(&e->heap->closing, 0); /* a close() in progress was another thread's */
+        atomic_store(&e->heap->closing, CLOSE_OPEN); /* a close() in progress was another thread's */
         e->heap->capi_holder = 0;
     }
     PyThread_release_lock(open_heaps_mutex);
@@ -329,7 +346,7 @@ static SharedHeapObject *new_shared(PyTypeObject *type, unsigned sl_len, PyObjec
         return NULL;
     s->flex.heap.shared = 1;
     atomic_init(&s->active, 0);
-    atomic_init(&s->closing, 0);
+    atomic_init(&s->closing, CLOSE_OPEN);
     Py_INCREF(name);
     s->name = name;
     Py_INCREF(name);
@@ -355,7 +372,7 @@ static int map_segment(SharedHeapObject *s)
 int shared_release(HeapObject *self, int refuse_held)
 {
     SharedHeapObject *s = as_shared(self);
-    atomic_store(&s->closing, 1);
+    atomic_store(&s->closing, CLOSE_DRAINING);
     if (atomic_load(&s->active) > 0) { /* threads inside a call, maybe waiting for the lock: without the GIL */
         PyThreadState *ts = release_gil();
         for (unsigned waits = 0; atomic_load(&s->active) > 0; waits++) {
@@ -368,13 +385,13 @@ int shared_release(HeapObject *self, int refuse_held)
             PyEval_RestoreThread(ts);
     }
     /* No call is in progress and none can start: holds, changed only inside
-     * calls, stays as read. Refused, the heap opens again; a call of another
-     * thread that came meanwhile found it closed (the numpy handler's then
-     * went to the C library): a close() refused is a program's mistake. */
+     * calls, stays as read. Refused, the heap opens again, and the calls
+     * that came meanwhile go on. */
     if (refuse_held && self->holds) {
-        atomic_store(&s->closing, 0);
+        atomic_store(&s->closing, CLOSE_OPEN);
         return -1;
     }
+    atomic_store(&s->closing, CLOSE_CLOSED);
     tlsf_lock(&self->lock);
     self->t = NULL;
     self->base = NULL;

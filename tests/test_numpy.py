@@ -90,8 +90,9 @@ def test_resize_keeps_the_contents_in_place_and_across_allocators():
     heap = tlsf.Heap(1 << 16)
     with tn.use(heap) as h:
         a = np.arange(100, dtype=np.int64)
-        a.resize(200, refcheck=False)  # realloc in the heap
-        assert list(a[:100]) == list(range(100)) and tn.offset(heap, a) >= 0
+        at = tn.offset(heap, a)
+        a.resize(200, refcheck=False)  # realloc in the heap: in place, the space after it is free
+        assert list(a[:100]) == list(range(100)) and tn.offset(heap, a) == at
         a.resize(100_000, refcheck=False)  # does not fit: moves to the C library's memory
         assert list(a[:100]) == list(range(100))
         assert tn.fallbacks(h) == 1 and allocations(heap) == 0
@@ -99,7 +100,12 @@ def test_resize_keeps_the_contents_in_place_and_across_allocators():
             tn.offset(heap, a)
         a.resize(10, refcheck=False)  # realloc of the C library's block
         assert list(a) == list(range(10))
-    del a
+    with tn.use(heap):
+        d = np.arange(10, dtype=np.int64)
+    with tn.use(tlsf.Heap(1 << 16)):  # another handler is current: d's own resizes it
+        d.resize(20, refcheck=False)
+    assert tn.offset(heap, d) >= 0 and list(d[:10]) == list(range(10))
+    del a, d
     heap.check()
     heap.close()
 
@@ -387,6 +393,46 @@ def test_the_functions_run_without_the_gil_from_many_threads(kind):
     heap.close()  # the handler is alive, but none of its allocations is
 
 
+@C_ONLY
+def test_close_refused_while_the_handler_allocates_and_frees_in_another_thread(kind):
+    """close() attempts while another thread, without the GIL, allocates and
+    frees through the handler: every attempt is refused (an array lives),
+    no allocation or free of the thread is told "closed" (which would send
+    a heap block to the C library's free), and the heap is whole after."""
+    heap = new(kind, 16 << 20)
+    capsule = tn.handler(heap)
+    with tn.use(heap):
+        keep = np.ones(10)
+    f = _functions(capsule)
+    done = threading.Event()
+    errors = []
+
+    def churn():
+        try:
+            for i in range(2_000):  # each switch between the threads waits for the GIL
+                p = f.malloc(f.ctx, 64 + i % 512)
+                ctypes.memset(p, 1, 64)
+                f.free(f.ctx, p, 0)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=churn)
+    t.start()
+    refusals = 0
+    while not done.is_set():
+        with pytest.raises(BufferError):
+            heap.close()
+        refusals += 1
+    t.join()
+    assert not errors and refusals > 0
+    assert tn.fallbacks(capsule) == 0 and allocations(heap) == 1
+    heap.check()
+    del keep
+    heap.close()
+
+
 # ------------------------------------------------------------ shared memory
 
 
@@ -528,12 +574,56 @@ def test_block_outlives_nothing_it_needs(Heap):  # noqa: N803
     assert ref() is None
 
 
-def test_a_block_of_a_closed_heap_is_simply_gone(Heap):  # noqa: N803
+def test_a_block_keeps_its_heap_open_until_freed(Heap):  # noqa: N803
+    """Even with no view: numpy.ndarray(shape, dtype, buffer=block) keeps the
+    block itself, not its buffer."""
     heap = new(Heap)
-    b = heap.block(8)
+    b = heap.block(64)
+    buffers = sys.version_info >= (3, 12) or Heap.__module__ == "tlsf._core"  # the twin's: PEP 688
+    a = np.ndarray((8,), np.float64, b) if buffers else None
+    with pytest.raises(BufferError, match="1 block"):
+        heap.close()
+    del a
+    gc.collect()
+    with pytest.raises(BufferError, match="blocks of it are not freed"):
+        heap.close()  # the block itself
+    b.free()
     heap.close()
-    b.free()  # its memory went with the heap
     assert b.freed
+
+
+def test_a_block_collected_inside_a_heap_call_is_freed_later(Heap):  # noqa: N803
+    """A Block in a reference cycle may be collected while this thread is
+    inside a heap call, under the heap's lock (the twin's is not re-entrant:
+    a trace function collects there): it is freed by the next block made,
+    and nothing deadlocks."""
+    heap = new(Heap)
+    gc.disable()
+    try:
+        for _ in range(10):
+            c: list = []
+            c.append((heap.block(16), c))  # garbage in a cycle
+        del c
+
+        def collect_inside(frame, event, arg):
+            if event == "call" and frame.f_code.co_name == "walk" and heap._lock.locked():
+                sys.settrace(None)
+                gc.collect()  # the twin's Tlsf.walk, under the heap's lock
+            return None
+
+        if not hasattr(heap, "_lock"):
+            pytest.skip("the C core runs no Python code under a heap's lock")
+        sys.settrace(collect_inside)
+        try:
+            list(heap.walk())
+        finally:
+            sys.settrace(None)
+    finally:
+        gc.enable()
+    gc.collect()
+    heap.block(16).free()  # makes the frees put off
+    assert allocations(heap) == 0
+    heap.close()
 
 
 def test_arrays_made_by_numpys_constructor_over_a_view_keep_the_memory(Heap):  # noqa: N803

@@ -420,31 +420,63 @@ def test_close_waits_for_a_thread_inside_a_call():
     gone(h)
 
 
-def test_no_new_view_while_close_waits():
-    """While close() waits for a call in progress, nothing hands out a new
-    buffer of the heap (the segment is about to be unmapped): not a Block,
-    and a live view's exporter would have kept close() from starting."""
+def test_calls_made_while_close_waits_wait_for_its_outcome():
+    """While close() waits for a call in progress, a new call waits too (it
+    neither touches the segment nor fails at once): closed, it gets
+    "heap is closed"; refused (a numpy handler's array still uses the heap),
+    it goes on as if nothing happened. A live view's exporter, or a Block,
+    keeps close() from starting at all."""
+    np = pytest.importorskip("numpy")
+    import tlsf.numpy
+
     h = tlsf.SharedHeap.create(max_size=MIB)
-    b = h.block(64)
     v = h.view(h.alloc(64))
     exporter = v.obj
     v.release()
-    with pytest.raises(BufferError):
+    with pytest.raises(BufferError, match="views"):
         h.close()  # the exporter lives on after its buffer's release
     del exporter
-    with held_elsewhere(h, 1.0):
-        t = threading.Thread(target=h.alloc, args=(10,))
-        t.start()
-        time.sleep(0.1)  # t waits for the lock
-        closer = threading.Thread(target=h.close)
-        closer.start()
-        time.sleep(0.1)  # close() waits for t, without the GIL
-        assert closer.is_alive()
-        with pytest.raises(ValueError, match="closed"):
-            memoryview(b)
-        closer.join()
-        t.join()
-    assert h.closed
+    b = h.block(8)
+    with pytest.raises(BufferError, match="blocks"):
+        h.close()
+    b.free()
+    with tlsf.numpy.use(h):
+        array = np.zeros(4)
+
+    results: dict[str, object] = {}
+
+    def call(key, f, *args):
+        try:
+            results[key] = f(*args)
+        except Exception as e:  # noqa: BLE001 - compared below
+            results[key] = e
+
+    for outcome in ("refused", "closed"):
+        results.clear()
+        with held_elsewhere(h, 1.0):
+            t = threading.Thread(target=call, args=("inside", h.alloc, 10))
+            t.start()
+            time.sleep(0.1)  # t waits for the lock, inside a call
+            closer = threading.Thread(target=call, args=("close", h.close))
+            closer.start()
+            time.sleep(0.1)  # close() waits for t, without the GIL
+            assert closer.is_alive()
+            late = threading.Thread(target=call, args=("late", h.alloc, 20))
+            late.start()
+            time.sleep(0.1)
+            assert late.is_alive()  # it waits for close()'s outcome
+            for x in (closer, t, late):
+                x.join()
+        assert isinstance(results["inside"], int)
+        if outcome == "refused":
+            assert isinstance(results["close"], BufferError) and not h.closed
+            assert isinstance(results["late"], int)  # went on
+            h.free(results["inside"])
+            h.free(results["late"])
+            del array  # the next round's close() succeeds
+        else:
+            assert results["close"] is None and h.closed
+            assert isinstance(results["late"], ValueError) and "closed" in str(results["late"])
     gone(h)
 
 

@@ -7,9 +7,8 @@
  * An integration, apart from the binding: it is a client of tlsf's public C
  * API (tlsf_capi.h) like any other extension, and it builds without numpy's
  * headers. It declares NEP 49's structures itself (their layout is numpy's
- * ABI, fixed since 1.22) and reaches PyDataMem_SetHandler and
- * PyDataMem_GetHandler through numpy's C API table, the capsule that
- * tlsf.numpy passes in.
+ * ABI, fixed since 1.22) and reaches PyDataMem_SetHandler through numpy's C
+ * API table, the capsule that tlsf.numpy passes in.
  *
  * NEP 49's rules and how they are kept:
  *   - each array that owns its data keeps a reference to the capsule that
@@ -63,7 +62,6 @@ typedef struct {
 /* numpy's C API table (numpy/__multiarray_api.h): slot numbers are ABI. */
 #define NPY_API_GET_FEATURE_VERSION 211 /* PyArray_GetNDArrayCFeatureVersion */
 #define NPY_API_SET_HANDLER 304         /* PyDataMem_SetHandler */
-#define NPY_API_GET_HANDLER 305         /* PyDataMem_GetHandler */
 #define NPY_1_22_API_VERSION 0x0000000f
 
 typedef struct {
@@ -83,13 +81,14 @@ static int in_heap(const Context *c, const void *p)
     return a >= b && a - b < c->capacity;
 }
 
-/* The C library's block, counted, or NULL when the handler fails instead. */
-static void *fallback_malloc(Context *c, size_t size)
+/* Whether a request the heap could not serve goes to the C library (then
+ * counted), or fails. */
+static int fall_back(Context *c)
 {
     if (c->fail_when_full)
-        return NULL;
+        return 0;
     atomic_fetch_add_explicit(&c->fallbacks, 1, memory_order_relaxed);
-    return malloc(size);
+    return 1;
 }
 
 static void *h_malloc(void *ctx, size_t size)
@@ -98,7 +97,7 @@ static void *h_malloc(void *ctx, size_t size)
     uint64_t off;
     if (c->api->alloc_held(c->heap, size ? size : 1, c->align, &off) == TLSF_CAPI_OK)
         return c->base + off;
-    return fallback_malloc(c, size);
+    return fall_back(c) ? malloc(size) : NULL;
 }
 
 static void *h_calloc(void *ctx, size_t nelem, size_t elsize)
@@ -111,10 +110,7 @@ static void *h_calloc(void *ctx, size_t nelem, size_t elsize)
     size = nelem * elsize;
     if (c->api->alloc_held(c->heap, size ? size : 1, c->align, &off) == TLSF_CAPI_OK)
         return memset(c->base + off, 0, size);
-    if (c->fail_when_full)
-        return NULL;
-    atomic_fetch_add_explicit(&c->fallbacks, 1, memory_order_relaxed);
-    return calloc(nelem, elsize);
+    return fall_back(c) ? calloc(nelem, elsize) : NULL;
 }
 
 static void *h_realloc(void *ctx, void *ptr, size_t new_size)
@@ -134,7 +130,7 @@ static void *h_realloc(void *ctx, void *ptr, size_t new_size)
     if (rc != TLSF_CAPI_ENOMEM || c->api->usable_size(c->heap, off, &usable) != TLSF_CAPI_OK)
         return NULL;
     /* The heap is full: move the block to the C library's memory. */
-    void *q = fallback_malloc(c, new_size);
+    void *q = fall_back(c) ? malloc(new_size) : NULL;
     if (q) {
         memcpy(q, ptr, usable < new_size ? usable : new_size);
         (void)c->api->free_held(c->heap, off);
@@ -238,14 +234,6 @@ static PyObject *set(PyObject *module, PyObject *args)
     return ((PyObject * (*)(PyObject *)) api[NPY_API_SET_HANDLER])(handler == Py_None ? NULL : handler);
 }
 
-/* get(numpy_api_capsule) -> the current context's handler */
-static PyObject *get(PyObject *module, PyObject *table)
-{
-    (void)module;
-    void **api = numpy_api(table);
-    return api ? ((PyObject * (*)(void)) api[NPY_API_GET_HANDLER])() : NULL;
-}
-
 /* fallbacks(handler) -> allocations the C library served */
 static PyObject *fallbacks(PyObject *module, PyObject *capsule)
 {
@@ -278,7 +266,6 @@ static PyObject *address(PyObject *module, PyObject *heap)
 static PyMethodDef methods[] = {
     {"make", make, METH_VARARGS, "make(heap, name, align, fail_when_full) -> the handler's capsule"},
     {"set", set, METH_VARARGS, "set(numpy_api, handler) -> the previous handler of this context"},
-    {"get", get, METH_O, "get(numpy_api) -> this context's handler"},
     {"fallbacks", fallbacks, METH_O, "fallbacks(handler) -> allocations the C library served"},
     {"heap", heap_of, METH_O, "heap(handler) -> its heap"},
     {"address", address, METH_O, "address(heap) -> the address of its first byte"},

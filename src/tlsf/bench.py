@@ -359,6 +359,19 @@ def progress(msg: str) -> None:
     sys.stderr.flush()
 
 
+def _report(bench: Any, n: int, rounds: int, json_path: str | None) -> int:
+    """Runs one of the separate benches (bench_shared, bench_numpy: measure and
+    table) sized by n, prints its table, and writes its figures to json_path."""
+    measured = bench.measure(n, rounds, progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+    print(bench.table(n, rounds, measured))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(measured, f, indent=2)
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
     import argparse
 
@@ -391,14 +404,7 @@ def main(argv: Sequence[str]) -> int:
             p.error("--shared: tlsf.SharedHeap needs the C extension tlsf._core")
         from tlsf import bench_shared
 
-        shared = bench_shared.measure(a.shared, a.rounds, progress)
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\x1b[K")
-        print(bench_shared.table(a.shared, a.rounds, shared))
-        if a.json:
-            with open(a.json, "w") as f:
-                json.dump(shared, f, indent=2)
-        return 0
+        return _report(bench_shared, a.shared, a.rounds, a.json)
 
     if a.numpy is not None:
         try:
@@ -407,14 +413,7 @@ def main(argv: Sequence[str]) -> int:
             p.error("--numpy: numpy is not installed")
         from tlsf import bench_numpy
 
-        measured = bench_numpy.measure(a.numpy, a.rounds, progress)
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\x1b[K")
-        print(bench_numpy.table(a.numpy, a.rounds, measured))
-        if a.json:
-            with open(a.json, "w") as f:
-                json.dump(measured, f, indent=2)
-        return 0
+        return _report(bench_numpy, a.numpy, a.rounds, a.json)
 
     names = sorted(WORKLOADS) if a.all else [a.workload]
     print(f"tlsf {tlsf.__version__} ({tlsf.IMPLEMENTATION}), Python {sys.version.split()[0]}, "

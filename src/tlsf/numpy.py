@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,8 @@ def handler(heap: Any, *, on_full: str = "fallback", align: int = MIN_ALIGN) -> 
 
     on_full: "fallback" (a request the heap cannot serve goes to the C
     library's allocator, counted by fallbacks()) or "raise" (numpy raises
-    MemoryError). align: every array's alignment, a power of two, at least 16.
+    MemoryError). align: every array's alignment in the heap, a power of two,
+    at least 16 (a block of the C library's is aligned to 16).
     """
     if on_full not in ON_FULL:
         raise ValueError(f"on_full must be one of {ON_FULL}, not {on_full!r}")
@@ -128,8 +130,9 @@ def heap_of(handler: Any) -> Any:
 def offset(heap: Any, array: Any) -> int:
     """The offset in heap of the allocation that holds array's data (array: one
     that the handler or heap.ndarray() put in heap, or any view of it), to be
-    passed to another process (heap.ndarray_at there) or to heap's methods.
-    ValueError if the data is not an allocation of heap."""
+    passed to another process (heap.ndarray_at there), or to heap.view and
+    heap.usable_size. Never to heap.free or heap.realloc: the array owns the
+    allocation. ValueError if the data is not an allocation of heap."""
     owner = array
     while not owner.flags.owndata and isinstance(owner.base, _numpy().ndarray):
         owner = owner.base
@@ -151,7 +154,11 @@ def _layout(shape: Any, dtype: Any) -> tuple[Any, int]:
     dt = (_np or _numpy()).dtype(dtype)
     if dt.hasobject or not dt.itemsize:
         raise TypeError(f"a heap's array holds plain data of a fixed size, not {dt}")
-    n = (shape if shape.__class__ is int else math.prod(shape)) * dt.itemsize
+    try:
+        count = operator.index(shape)  # an int, numpy.int64, ...
+    except TypeError:
+        count = math.prod(operator.index(n) for n in shape)
+    n = count * dt.itemsize
     if n < 0:
         raise ValueError(f"negative dimensions are not allowed: {shape}")
     return dt, n

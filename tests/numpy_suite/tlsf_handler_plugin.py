@@ -22,14 +22,14 @@ _session: dict[str, Any] = {}
 def pytest_configure(config: Any) -> None:
     heap = tlsf.FlexHeap()
     use = tlsf.numpy.use(heap)
-    _session.update(heap=heap, use=use, handler=use.__enter__(), peak=0, served=0)
-    # The heap's own counters say how much it served: sample them after each test.
+    _session.update(heap=heap, use=use, handler=use.__enter__(), peak=0, live=0)
 
 
 def pytest_runtest_teardown(item: Any) -> None:
+    """Samples the heap's counters after each test (what arrays outlive it)."""
     s = _session["heap"].stats()
     _session["peak"] = max(_session["peak"], s.allocated_bytes)
-    _session["served"] = max(_session["served"], s.allocations)
+    _session["live"] = max(_session["live"], s.allocations)
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
@@ -40,12 +40,12 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     gc.collect()
     heap.check()
     s = heap.stats()
-    served = _session["served"] or s.allocations
     print(
-        f"\ntlsf handler: heap grew to {heap.size:,} bytes, peak {_session['peak']:,} bytes allocated, "
-        f"up to {served:,} live allocations after a test, {tlsf.numpy.fallbacks(handler):,} fallbacks to "
-        f"the C library, {s.allocations:,} allocations left at the end"
+        f"\ntlsf handler: heap grew to {heap.size:,} bytes, peak {_session['peak']:,} bytes allocated "
+        f"after a test, up to {_session['live']:,} live allocations after a test, "
+        f"{tlsf.numpy.fallbacks(handler):,} fallbacks to the C library, {s.allocations:,} allocations "
+        "left at the end"
     )
-    if not served:
+    if not heap.size:  # the heap grows only when it serves an allocation
         print("tlsf handler: the heap served no allocation: the handler was not in use")
         session.exitstatus = 1

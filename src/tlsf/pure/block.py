@@ -44,6 +44,7 @@ class Block:
         if self._freed:
             return
         self._freed = True
+        self._heap._blocks -= 1
         if not self._heap.closed:
             self._heap.free(self._offset)
 
@@ -54,6 +55,8 @@ class Block:
         with heap._lock:
             heap._core()  # ValueError when closed
             self._exports = [r for r in self._exports if r() is not None]
+            if len(heap._views) >= 64:
+                heap._views = [r for r in heap._views if r() is not None]
             return exported_view(heap._base, self._offset, self._size, heap._views, self._exports, owner=self)
 
     if sys.version_info >= (3, 12):
@@ -73,9 +76,19 @@ class Block:
             exports = f"{live} export{'' if live == 1 else 's'}"
             raise BufferError(f"cannot free the block while views of it are alive ({exports})")
         self._release()
+        free_deferred()
 
     def __del__(self) -> None:
-        self._release()
+        if self._freed:
+            return
+        lock = self._heap._lock
+        if lock.acquire(blocking=False):  # not held by this thread: free now
+            lock.release()
+            self._release()
+        else:  # maybe held by this thread (a collection inside a heap call): later
+            self._freed = True
+            self._heap._blocks -= 1
+            _deferred.append((self._heap, self._offset))
 
     def __enter__(self) -> Block:
         return self
@@ -108,7 +121,23 @@ class Block:
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 
 
+# Frees that a Block's finalizer could not make at once (heap, offset): a
+# garbage collection can run inside a heap call, under the heap's lock, which
+# is not re-entrant. Made by the next new_block or Block.free.
+_deferred: list[tuple[HeapBase, int]] = []
+
+
+def free_deferred() -> None:
+    while _deferred:
+        heap, offset = _deferred.pop()
+        if not heap.closed:
+            heap.free(offset)
+
+
 def new_block(heap: HeapBase, size: int, align: int) -> Block:
     """Heap.block(size, align)."""
+    free_deferred()
     size = size_arg(size)
-    return Block._of(heap, heap.alloc(size, align), size)
+    b = Block._of(heap, heap.alloc(size, align), size)
+    heap._blocks += 1
+    return b

@@ -307,6 +307,7 @@ class FlexHeap(HeapBase):
         self._sl_len = sl_len
         self._hugepages = bool(hugepages)
         self._views = []  # one per view(), see exported_view
+        self._blocks = 0  # Blocks not freed (pure/block.py)
         self._lock = threading.Lock()
         self._fd = -1
         self._path: Any = None

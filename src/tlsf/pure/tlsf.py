@@ -1096,8 +1096,9 @@ class HeapBase:
     (a Tlsf that grows), whose class supplies the calls that allocate and free."""
 
     # no other attributes, as the C types have none (__weakref__: journal.register)
-    __slots__ = ("__weakref__", "_base", "_capacity", "_lock", "_owned", "_sl_len", "_t", "_views")
+    __slots__ = ("__weakref__", "_base", "_blocks", "_capacity", "_lock", "_owned", "_sl_len", "_t", "_views")
     _base: memoryview
+    _blocks: int
     _capacity: int
     _lock: threading.Lock
     _owned: Any
@@ -1220,6 +1221,9 @@ class HeapBase:
                 n = len(self._views)
                 exports = f"{n} export{'' if n == 1 else 's'}"
                 raise BufferError(f"cannot close the heap while views of it are alive ({exports})")
+            if self._blocks:
+                blocks = f"{self._blocks} block{'' if self._blocks == 1 else 's'}"
+                raise BufferError(f"cannot close the heap while blocks of it are not freed ({blocks})")
             self._base.release()
             self._t.words.release()
             self._t = None
@@ -1282,6 +1286,7 @@ class Heap(HeapBase):
         self._base = view.cast("B")
         view.release()
         self._views = []  # one per view(), see exported_view
+        self._blocks = 0  # Blocks not freed (pure/block.py)
         capacity = self._base.nbytes
         if capacity > MAX_CAPACITY:
             raise ValueError(f"memory of {capacity} bytes exceeds the largest capacity, 2**58")
