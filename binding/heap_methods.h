@@ -76,7 +76,7 @@ HIDDEN PyObject *heap_exporter(HeapObject *self, uint64_t offset, uint64_t size,
      "at offset, which it does not own; it must fit the allocation (needs numpy)."},                    \
     {"close", (PyCFunction)heap_close, METH_NOARGS,                                                       \
      "close()\n\nRelease the memory and the control structure. Idempotent; BufferError "                  \
-     "while views, blocks' exports or a numpy handler's arrays are alive (the heap then stays open)."},   \
+     "while views, Blocks not freed or a numpy handler's arrays are alive (the heap stays open)."},      \
     {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},                                            \
     {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL}
 
