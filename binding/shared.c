@@ -74,6 +74,17 @@ enum { CLOSE_OPEN, CLOSE_DRAINING, CLOSE_CLOSED };
 
 static SharedHeapObject *as_shared(HeapObject *h) { return (SharedHeapObject *)h; }
 
+/* One step of waiting, without the GIL, for another thread of this process
+ * (which may itself wait for the lock held elsewhere): yield at first, then
+ * sleep, so that a long wait is no busy loop. */
+static void back_off(unsigned waits)
+{
+    if (waits < 100)
+        sched_yield();
+    else
+        usleep(1000);
+}
+
 /* ---------------------------------------------------------------- the lock */
 
 /* The GIL, when this thread holds it: released (its thread state returned).
@@ -129,12 +140,8 @@ int shared_enter(HeapObject *self, PyThreadState **ts)
             return RC_CLOSED;
         if (!*ts)
             *ts = release_gil();
-        for (unsigned waits = 0; atomic_load(&s->closing) == CLOSE_DRAINING; waits++) {
-            if (waits < 100)
-                sched_yield();
-            else
-                usleep(1000);
-        }
+        for (unsigned waits = 0; atomic_load(&s->closing) == CLOSE_DRAINING; waits++)
+            back_off(waits);
         atomic_fetch_add(&s->active, 1);
     }
     int r = tlsf_os_shared_lock(s->lock, 0);
@@ -375,12 +382,8 @@ int shared_release(HeapObject *self, int refuse_held)
     atomic_store(&s->closing, CLOSE_DRAINING);
     if (atomic_load(&s->active) > 0) { /* threads inside a call, maybe waiting for the lock: without the GIL */
         PyThreadState *ts = release_gil();
-        for (unsigned waits = 0; atomic_load(&s->active) > 0; waits++) {
-            if (waits < 100)
-                sched_yield();
-            else
-                usleep(1000); /* the lock is held elsewhere: no busy wait */
-        }
+        for (unsigned waits = 0; atomic_load(&s->active) > 0; waits++)
+            back_off(waits);
         if (ts)
             PyEval_RestoreThread(ts);
     }

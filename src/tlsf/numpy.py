@@ -148,10 +148,10 @@ def offset(heap: Any, array: Any) -> int:
     return at
 
 
-def _layout(shape: Any, dtype: Any) -> tuple[Any, int]:
+def _layout(np: Any, shape: Any, dtype: Any) -> tuple[Any, int]:
     """The dtype and byte size of an array of shape and dtype that a heap can
     hold (numpy itself judges the shape when it makes the array)."""
-    dt = (_np or _numpy()).dtype(dtype)
+    dt = np.dtype(dtype)
     if dt.hasobject or not dt.itemsize:
         raise TypeError(f"a heap's array holds plain data of a fixed size, not {dt}")
     try:
@@ -172,10 +172,12 @@ def ndarray(
     align: of the data (default: the dtype's alignment, at least 16)."""
     if order not in ("C", "F"):
         raise ValueError(f"order must be 'C' or 'F', not {order!r}")
-    dt, n = _layout(shape, dtype)
+    np = _numpy()
+    dt, n = _layout(np, shape, dtype)
     block = heap.block(n or 1, max(MIN_ALIGN, dt.alignment) if align is None else align)
-    # The array's base is the block's memoryview, which holds the block.
-    return _np.ndarray(shape, dt, block.view(), 0, None, order)
+    # numpy keeps the view's exporter as the array's base, and it holds the
+    # block. Positional arguments: numpy's keyword path costs more than the rest.
+    return np.ndarray(shape, dt, block.view(), 0, None, order)
 
 
 def ndarray_at(heap: Any, offset: int, shape: Any, dtype: Any = float) -> np.ndarray:
@@ -183,5 +185,6 @@ def ndarray_at(heap: Any, offset: int, shape: Any, dtype: Any = float) -> np.nda
     own: the allocation must outlive it (a view keeps the heap open, not the
     allocation). InvalidOffsetError if offset is not a live allocation,
     ValueError if the array does not fit it."""
-    dt, n = _layout(shape, dtype)
-    return _np.ndarray(shape, dt, heap.view(offset, n))
+    np = _numpy()
+    dt, n = _layout(np, shape, dtype)
+    return np.ndarray(shape, dt, heap.view(offset, n))

@@ -39,14 +39,18 @@ class Block:
         b._exports = []  # weak references to the exporters of view()
         return b
 
-    def _release(self) -> None:
-        """Frees the allocation unless it is freed or the heap closed (its memory went with it)."""
+    def _release(self, defer: bool = False) -> None:
+        """Frees the allocation unless it is freed or the heap closed (its
+        memory went with it); defer: by the next new_block or Block.free."""
         if self._freed:
             return
         self._freed = True
-        self._heap._blocks -= 1
-        if not self._heap.closed:
-            self._heap.free(self._offset)
+        heap = self._heap
+        heap._blocks -= 1
+        if defer:
+            _deferred.append((heap, self._offset))
+        elif not heap.closed:
+            heap.free(self._offset)
 
     def view(self) -> memoryview:
         if self._freed:
@@ -79,16 +83,12 @@ class Block:
         free_deferred()
 
     def __del__(self) -> None:
-        if self._freed:
-            return
         lock = self._heap._lock
         if lock.acquire(blocking=False):  # not held by this thread: free now
             lock.release()
             self._release()
         else:  # maybe held by this thread (a collection inside a heap call): later
-            self._freed = True
-            self._heap._blocks -= 1
-            _deferred.append((self._heap, self._offset))
+            self._release(defer=True)
 
     def __enter__(self) -> Block:
         return self
