@@ -1,4 +1,5 @@
-"""Builds the C extension `tlsf._core`.
+"""Builds the C extension `tlsf._core`, its optional companions, and the
+process-wide allocator libtlsf_malloc.so (integrations/malloc; Linux).
 
 TLSF_BUILD_EXT=1 makes a failed build fatal (CI); 0 skips the extension;
 unset, a failed build falls back to the pure-Python twin with a warning.
@@ -14,12 +15,46 @@ from setuptools.command.build_ext import build_ext
 MODE = os.environ.get("TLSF_BUILD_EXT", "auto")
 
 
+MALLOC_LIBRARY = "libtlsf_malloc.so"
+
+
 class OptionalBuildExt(build_ext):
     def run(self):
         try:
             super().run()
         except Exception as e:  # noqa: BLE001 - any compiler failure
             self._fallback(e, "tlsf._core")
+        if MODE != "0" and sys.platform.startswith("linux"):
+            try:
+                self._build_malloc_library()
+            except Exception as e:  # noqa: BLE001
+                self._fallback(e, MALLOC_LIBRARY)
+
+    def _malloc_library_path(self):
+        return os.path.join(os.path.dirname(self.get_ext_fullpath("tlsf._core")), MALLOC_LIBRARY)
+
+    def _build_malloc_library(self):
+        """libtlsf_malloc.so: a plain shared library (no Python inside) in the
+        package, with the flags of integrations/malloc/Makefile."""
+        here = "integrations/malloc"
+        sources = [f"{here}/malloc.c", f"{here}/trace.c"] + [
+            os.path.join("csrc", name) for name in make_list(f"{here}/Makefile", "MALLOC_CORE")]
+        flags = [f for f in make_list(f"{here}/Makefile", "MALLOC_CFLAGS") if not f.startswith("-I")]
+        out = self._malloc_library_path()
+        if not self.force and os.path.exists(out) and all(
+                os.path.getmtime(out) >= os.path.getmtime(f)
+                for f in [*sources, f"{here}/Makefile", *glob.glob("csrc/*.h"), *glob.glob(f"{here}/*.h"),
+                          "src/tlsf/include/tlsf_trace.h"]):
+            return
+        objects = self.compiler.compile(sources, output_dir=os.path.join(self.build_temp, "malloc"),
+                                        include_dirs=["csrc", "src/tlsf/include"],
+                                        extra_postargs=["-O2", *flags])
+        self.compiler.link_shared_object(objects, out, extra_postargs=["-O2", *flags])
+
+    def get_outputs(self):
+        outputs = super().get_outputs()
+        path = self._malloc_library_path()
+        return [*outputs, path] if os.path.exists(path) else outputs
 
     def build_extension(self, ext):
         try:
@@ -34,6 +69,7 @@ class OptionalBuildExt(build_ext):
         consequence = {
             "tlsf._numpy_handler": "tlsf.numpy.use() and handler() will be unavailable",
             "tlsf._floor": "the benchmark will have no floor",
+            MALLOC_LIBRARY: "python -m tlsf run and tlsf.malloc_library() will be unavailable",
         }.get(name, "tlsf will use its pure-Python twin (slower)")
         sys.stderr.write(
             f"\n{banner}\nWARNING: the C extension {name} could not be built ({error}).\n"
@@ -41,19 +77,27 @@ class OptionalBuildExt(build_ext):
         )
 
 
+def make_list(path, name):
+    """The words of `NAME := ...` in a Makefile (continued lines included), so
+    that setup.py and the Makefiles build from one list."""
+    with open(path) as f:
+        text = f.read().replace("\\\n", " ")
+    for line in text.splitlines():
+        if line.startswith(name) and ":=" in line:
+            return line.split(":=", 1)[1].split()
+    raise RuntimeError(f"{path} has no {name}")
+
+
 def core_sources():
     """The C core's sources, from csrc/sources.mk (the one list the Makefiles use too)."""
-    with open(os.path.join("csrc", "sources.mk")) as f:
-        for line in f:
-            if line.startswith("TLSF_CORE_SOURCES"):
-                return [os.path.join("csrc", name) for name in line.split(":=", 1)[1].split()]
-    raise RuntimeError("csrc/sources.mk lists no TLSF_CORE_SOURCES")
+    return [os.path.join("csrc", name) for name in make_list("csrc/sources.mk", "TLSF_CORE_SOURCES")]
 
 
 ext_modules = []
 if MODE != "0" and sys.implementation.name == "cpython":
     flags = ["-O2", "-std=c11"] if os.name != "nt" else []
-    headers = glob.glob("csrc/*.h") + glob.glob("csrc/platform/*.h") + glob.glob("binding/*.h") + glob.glob("src/tlsf/include/*.h")
+    headers = [*glob.glob("csrc/*.h"), *glob.glob("csrc/platform/*.h"), *glob.glob("binding/*.h"),
+               *glob.glob("src/tlsf/include/*.h")]
     binding = sorted(f for f in glob.glob("binding/*.c") if os.path.basename(f) != "floor.c")
     ext_modules.append(
         Extension(

@@ -26,6 +26,7 @@
 #include "tlsf.h"
 #include "tlsf_flex.h"
 #include "tlsf_offset.h"
+#include "tlsf_trace.h"
 
 #include <malloc.h>
 #include <stdint.h>
@@ -47,14 +48,9 @@
 
 /* ---------------------------------------------------------------- the trace */
 
-typedef struct {
-    uint8_t op, align_log2;
-    uint16_t reserved;
-    uint32_t id;
-    uint64_t size;
-} record_t;
+typedef tlsf_trace_record_t record_t; /* the file format: src/tlsf/include/tlsf_trace.h */
 
-enum { OP_ALLOC = 0, OP_FREE = 1, OP_REALLOC = 2 };
+enum { OP_ALLOC = TLSF_TRACE_ALLOC, OP_FREE = TLSF_TRACE_FREE, OP_REALLOC = TLSF_TRACE_REALLOC };
 
 static record_t *trace;
 static uint64_t n_ops, n_ids;
@@ -73,7 +69,7 @@ static void load_trace(const char *path)
 {
     FILE *f = fopen(path, "rb");
     char magic[8];
-    if (!f || fread(magic, 8, 1, f) != 1 || memcmp(magic, "TLSFTRC1", 8) ||
+    if (!f || fread(magic, 8, 1, f) != 1 || memcmp(magic, TLSF_TRACE_MAGIC, 8) ||
         fread(&n_ops, 8, 1, f) != 1 || fread(&n_ids, 8, 1, f) != 1) {
         fprintf(stderr, "%s: not a trace file\n", path);
         exit(2);

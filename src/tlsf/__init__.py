@@ -10,7 +10,9 @@ itself and exports its bytes (heap.block(size)); `tlsf.numpy` puts numpy
 arrays in a heap (a memory handler, heap.ndarray()).
 `tlsf.OffsetAllocator` does the same over a range of offsets it never touches
 (a GPU buffer, a file, an address range), with all metadata out of band.
-Both are the C core when the extension is built, else the pure-Python twin
+`tlsf.malloc_library()` is the C core as the malloc of any program
+(LD_PRELOAD it, or ``python -m tlsf run -- COMMAND``; tlsf.malloc).
+The heaps are the C core when the extension is built, else the pure-Python twin
 `tlsf.pure` (forced with TLSF_PURE_PYTHON=1); `tlsf.IMPLEMENTATION` says which.
 """
 
@@ -20,6 +22,7 @@ import os
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
+from tlsf.malloc import malloc_library as malloc_library  # not in __all__: no twin of it
 
 __version__ = "0.1.0"
 

@@ -3,6 +3,7 @@ replays a standard workload through a Heap, a FlexHeap and an
 OffsetAllocator and verifies them.
 
 python -m tlsf bench [...]: the benchmark against the peers (tlsf.bench).
+python -m tlsf run [...] -- COMMAND: a program on tlsf's malloc (tlsf.malloc).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from tlsf.bench import main as bench
 
         return bench(argv[1:])
+    if argv[:1] == ["run"]:
+        from tlsf.malloc import main as run_program
+
+        return run_program(argv[1:])
     p = argparse.ArgumentParser(prog="python -m tlsf", description=__doc__)
     p.add_argument("--workload", default="mixed", choices=sorted(WORKLOADS))
     p.add_argument("--ops", type=int, default=None, help="replay only the first N records")

@@ -20,13 +20,14 @@ import statistics
 import sys
 import time
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import tlsf
 from tlsf import pure
-from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops
+from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops, read_trace
 
 Records = list[tuple[int, int, int, int]]  # (op, id, size, alignment)
 
@@ -252,13 +253,30 @@ def footprint(c: Contender, ops: Records, n_ids: int, memory: bytearray) -> tupl
     return high, peak
 
 
-def run(name: str, rounds: int, capacity: int, ops_limit: int | None,
+def records(source: Iterable[tuple[int, int, int, int]], ops_limit: int | None) -> Records:
+    """The first ops_limit records of a workload or a trace (read_trace), with
+    alignments in bytes."""
+    return [(op, ident, size, 1 << align_log2)
+            for op, ident, size, align_log2 in islice(source, ops_limit)]  # fmt: skip
+
+
+def trace_capacity(ops: Records) -> int:
+    """A capacity that a recorded trace fits in whatever the allocator: four
+    times its peak of live bytes plus twice its largest request, 64 MiB more."""
+    live: dict[int, int] = {}
+    total = peak = largest = 0
+    for op, ident, size, _ in ops:
+        total -= live.pop(ident, 0)
+        if op != FREE:
+            live[ident] = size
+            total += size
+            largest = max(largest, size)
+        peak = max(peak, total)
+    return 4 * peak + 2 * largest + (64 << 20)
+
+
+def run(name: str, ops: Records, rounds: int, capacity: int,
         progress: Callable[[str], None]) -> list[Result]:
-    ops: Records = []
-    for op, ident, size, align_log2 in iter_ops(name):
-        if ops_limit is not None and len(ops) >= ops_limit:
-            break
-        ops.append((op, ident, size, 1 << align_log2))
     n_ids = 1 + max(r[1] for r in ops)
     # One buffer for every heap, its pages touched once: page faults are the
     # operating system's cost, not the allocator's.
@@ -315,11 +333,11 @@ def max_live(ops: Records) -> int:
 # ------------------------------------------------------------------- report
 
 
-def table(name: str, results: Sequence[Result]) -> str:
+def table(title: str, results: Sequence[Result]) -> str:
     by = {r.name: r for r in results}
     floor = by.get("floor")
     lines = [
-        f"workload {name!r}: {WORKLOADS[name][0]}",
+        title,
         f"{'allocator':<26}{'ns/op':>10}{'min-max':>18}{'x floor':>9}{'high-water/peak':>17}",
     ]
     for r in results:
@@ -380,7 +398,10 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--all", action="store_true", help="every workload")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--ops", type=int, default=None, help="only the first N records")
-    p.add_argument("--capacity", type=int, default=256 << 20)
+    p.add_argument("--capacity", type=int, default=None,
+                   help="bytes of each heap (default 256 MiB; for a trace, what its peak needs)")
+    p.add_argument("--trace", metavar="FILE",
+                   help="replay a recorded trace (python -m tlsf run --trace FILE -- ...) instead")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--trim", type=int, metavar="MIB", nargs="?", const=1024,
                    help="instead: memory given back after freeing 99%% of MIB (default 1024) "
@@ -415,15 +436,27 @@ def main(argv: Sequence[str]) -> int:
 
         return _report(bench_numpy, a.numpy, a.rounds, a.json)
 
-    names = sorted(WORKLOADS) if a.all else [a.workload]
+    if a.trace:
+        try:
+            sources = [(a.trace, records(read_trace(a.trace), a.ops))]
+        except (OSError, ValueError) as e:
+            p.error(f"--trace: {e}")
+        if not sources[0][1]:
+            p.error(f"--trace: {a.trace} holds no operations")
+    else:
+        names = sorted(WORKLOADS) if a.all else [a.workload]
+        sources = [(name, records(iter_ops(name), a.ops)) for name in names]
     print(f"tlsf {tlsf.__version__} ({tlsf.IMPLEMENTATION}), Python {sys.version.split()[0]}, "
           f"{a.rounds} rounds, median per operation (one op = one alloc, free or realloc)")
     report: dict[str, Any] = {}
-    for name in names:
-        results = run(name, a.rounds, a.capacity, a.ops, progress)
+    for name, ops in sources:
+        capacity = a.capacity or (trace_capacity(ops) if a.trace else 256 << 20)
+        results = run(name, ops, a.rounds, capacity, progress)
         if sys.stderr.isatty():
             sys.stderr.write("\r\x1b[K")
-        print(table(name, results), flush=True)
+        title = (f"trace {name}: {len(ops)} operations, heaps of {capacity >> 20} MiB" if a.trace
+                 else f"workload {name!r}: {WORKLOADS[name][0]}")  # fmt: skip
+        print(table(title, results), flush=True)
         report[name] = [
             {"allocator": r.name, "ns_per_op": r.median, "times": r.times,
              "high_water": r.high_water, "peak_live": r.peak_live,

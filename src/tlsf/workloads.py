@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 ALLOC, FREE, REALLOC = 0, 1, 2
 MAGIC = b"TLSFTRC1"
+# The trace file (its C structures: src/tlsf/include/tlsf_trace.h).
 HEADER = struct.Struct("<8sQQ")  # magic, n_ops, n_ids
 RECORD = struct.Struct("<BBHIQ")  # op, align_log2, reserved, id, size
 MASK64 = (1 << 64) - 1
