@@ -68,26 +68,29 @@ def same_as_glibc(cmd: list[str], library: str, **kw) -> str:
     return ours.stdout
 
 
+# The C calls, through ctypes in a program on tlsf (code run by c_calls).
+PRELUDE = textwrap.dedent("""\
+    import ctypes
+    from ctypes import c_void_p, c_size_t, c_int
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name, res, args in [("malloc", c_void_p, [c_size_t]), ("free", None, [c_void_p]),
+                            ("calloc", c_void_p, [c_size_t, c_size_t]),
+                            ("realloc", c_void_p, [c_void_p, c_size_t]),
+                            ("reallocarray", c_void_p, [c_void_p, c_size_t, c_size_t]),
+                            ("posix_memalign", c_int, [ctypes.POINTER(c_void_p), c_size_t, c_size_t]),
+                            ("aligned_alloc", c_void_p, [c_size_t, c_size_t]),
+                            ("memalign", c_void_p, [c_size_t, c_size_t]),
+                            ("valloc", c_void_p, [c_size_t]), ("pvalloc", c_void_p, [c_size_t]),
+                            ("malloc_usable_size", c_size_t, [c_void_p]),
+                            ("malloc_trim", c_int, [c_size_t])]:
+        f = getattr(libc, name)
+        f.restype, f.argtypes = res, args
+    """)
+
+
 def c_calls(code: str, library: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Python code run on tlsf, with `libc` (ctypes, use_errno) and `c_void_p`, `c_size_t` in scope."""
-    prelude = textwrap.dedent("""\
-        import ctypes, ctypes.util
-        from ctypes import c_void_p, c_size_t, c_int
-        libc = ctypes.CDLL(None, use_errno=True)
-        for name, res, args in [("malloc", c_void_p, [c_size_t]), ("free", None, [c_void_p]),
-                                ("calloc", c_void_p, [c_size_t, c_size_t]),
-                                ("realloc", c_void_p, [c_void_p, c_size_t]),
-                                ("reallocarray", c_void_p, [c_void_p, c_size_t, c_size_t]),
-                                ("posix_memalign", c_int, [ctypes.POINTER(c_void_p), c_size_t, c_size_t]),
-                                ("aligned_alloc", c_void_p, [c_size_t, c_size_t]),
-                                ("memalign", c_void_p, [c_size_t, c_size_t]),
-                                ("valloc", c_void_p, [c_size_t]), ("pvalloc", c_void_p, [c_size_t]),
-                                ("malloc_usable_size", c_size_t, [c_void_p]),
-                                ("malloc_trim", c_int, [c_size_t])]:
-            f = getattr(libc, name)
-            f.restype, f.argtypes = res, args
-        """)
-    return on_tlsf([sys.executable, "-c", prelude + textwrap.dedent(code)], library, env=env)
+    return on_tlsf([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], library, env=env)
 
 
 # ------------------------------------------------------------ real programs
@@ -296,19 +299,58 @@ def test_the_malloc_family_keeps_its_promises(library):
             libc.free(b)
         for n in range(1, 20_000, 89):
             c = libc.calloc(1, n); ok.append(ctypes.string_at(c, n) == bytes(n))
-        ok.append(libc.malloc_trim(0) in (0, 1))
         print("failed:", [i for i, v in enumerate(ok) if not v])
     """, library)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "failed: []"
 
 
+def test_threads_whose_arena_cannot_be_made_use_another(library):
+    # address space for one arena only: the other threads' arenas cannot be
+    # reserved, and their allocations come from the one that exists
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+
+    code = PRELUDE + textwrap.dedent("""
+        import threading
+        got = []
+        def work():
+            got.append(all(libc.malloc(100) for _ in range(100)))
+        ts = [threading.Thread(target=work) for _ in range(8)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        print(got.count(True))
+    """)
+    full = environment()
+    r = subprocess.run([sys.executable, "-c", code], env=full, preexec_fn=limit, capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "8"
+
+
+def test_malloc_trim_gives_free_pages_back(library):
+    # with the threshold off a free keeps its pages; malloc_trim gives them back, once
+    r = c_calls("""
+        p = libc.malloc(8 << 20)
+        ctypes.memset(p, 1, 8 << 20)
+        libc.free(p)
+        print(libc.malloc_trim(0), libc.malloc_trim(0))
+    """, library, env={"TLSF_MALLOC_TRIM": "off"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "0"]
+
+
 def test_statistics_at_exit(library):
-    r = on_tlsf([sys.executable, "-c", "x = [bytes(100) for _ in range(10000)]"], library,
+    r = on_tlsf([sys.executable, "-c", "x = [bytes(1000) for _ in range(10000)]"], library,
                 env={"TLSF_MALLOC_STATS": "1"})  # fmt: skip
     assert r.returncode == 0
-    for line in ("peak allocated", "fragmentation", "operations"):
-        assert line in r.stderr
+    figures = {line.split()[0]: line.split() for line in r.stderr.splitlines()[1:]}
+    # the list's bytes objects (too large for pymalloc) were live at once: their mallocs and frees
+    assert int(figures["peak"][2]) >= 10000 * 1000
+    assert int(figures["operations"][1]) >= 20000
+    assert "fragmentation" in figures
 
 
 def test_fork_children_keep_allocating(library):
@@ -339,7 +381,8 @@ def test_fork_children_keep_allocating(library):
 
 def test_a_recorded_trace_replays_through_a_heap(library, tmp_path):
     trace = tmp_path / "prog.trc"
-    code = "import json; d = {str(i): [i] * (i % 9) for i in range(30000)}; print(len(json.dumps(d)))"
+    # 5,000 blocks too large for pymalloc, half of them freed; a list that grows by realloc
+    code = "x = [bytes(600 + i % 1000) for i in range(5000)]; del x[::2]; print(sum(map(len, x)))"
     r = subprocess.run([sys.executable, "-m", "tlsf", "run", "--trace", str(trace), "--",
                         sys.executable, "-c", code], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -350,7 +393,7 @@ def test_a_recorded_trace_replays_through_a_heap(library, tmp_path):
     assert magic == MAGIC
     assert os.path.getsize(trace) == HEADER.size + n_ops * RECORD.size
     ops = records(read_trace(str(trace)), None)
-    assert len(ops) == n_ops > 5_000
+    assert len(ops) == n_ops
     assert max(op[1] for op in ops) < n_ids
     # replayed through a Heap: every free and realloc names a live id, every call succeeds
     heap = tlsf.Heap(bytearray(trace_capacity(ops)))
@@ -366,7 +409,7 @@ def test_a_recorded_trace_replays_through_a_heap(library, tmp_path):
             live[ident] = heap.realloc(live[ident], size)
         done[op] += 1
     assert sum(done.values()) == n_ops
-    assert done[ALLOC] > 1000 and done[FREE] > 1000 and done[2] > 0
+    assert done[ALLOC] >= 5000 and done[FREE] >= 2500 and done[2] > 0
     heap.check()
     # and the bench replays it through every allocator
     r = subprocess.run([sys.executable, "-m", "tlsf", "bench", "--trace", str(trace), "--rounds", "1",

@@ -86,8 +86,9 @@ typedef struct {
      * zero): the mark is past every block ever handed out, past the header
      * and links (TLSF_MIN_BLOCK bytes) the core writes at the start of the
      * block after it, and past every pool the heap grew from (its sentinel,
-     * then the free block's header and links). calloc zeroes only below it:
-     * fresh memory is not touched, and stays unresident. */
+     * then the free block's header and links; see extend). calloc zeroes
+     * only below it: memory never handed out is not touched, and stays
+     * unresident. */
     uint64_t dirty;
     uint64_t n_malloc, n_free, n_realloc;
     uint32_t *trace_ids;    /* its id table while tracing (trace.h) */
@@ -101,7 +102,8 @@ static struct {
     int trim_fixed;         /* TLSF_MALLOC_TRIM was given: it does not rise */
     uint64_t trim;          /* the trim threshold new arenas start with */
     atomic_ullong allocated, peak; /* of the usable bytes of all arenas, kept when stats is on */
-    char trace_path[PATH_MAX_TRACE];
+    char trace_file[PATH_MAX_TRACE]; /* TLSF_TRACE at start-up */
+    char trace_path[PATH_MAX_TRACE]; /* what this process writes */
 } g = {.trim = TRIM_DEFAULT};
 
 static __thread arena_t *thread_arena __attribute__((tls_model("initial-exec")));
@@ -119,9 +121,24 @@ static uint64_t discard(void *ctx, uint8_t *p, uint64_t n, int count)
     int saved = errno;
     uint64_t r = tlsf_os_discard(p, n, count);
     errno = saved;
-    if (!count && !g.trim_fixed && a->flex.trim_threshold < TRIM_RISE_MAX)
+    /* free's discards are of arena pages and uncounted; trim's are counted,
+     * or of the live bitmap's pages (below the arena) */
+    if (!count && p >= a->flex.base && !g.trim_fixed && a->flex.trim_threshold < TRIM_RISE_MAX)
         a->flex.trim_threshold *= 2;
     return r;
+}
+
+/* The extend of the arenas' sources: the pool grows from old_size (the
+ * memory is there already). The growth writes the old sentinel's bytes and
+ * the new free block's header and links, all below old_size: the dirty mark
+ * moves there. */
+static int extend(void *ctx, uint64_t old_size, uint64_t new_size)
+{
+    arena_t *a = ctx;
+    (void)new_size;
+    if (old_size > a->dirty)
+        a->dirty = old_size;
+    return TLSF_OK;
 }
 
 /* Makes arena `a`'s heap; under its lock. 0 or ENOMEM.
@@ -142,7 +159,7 @@ static int make_heap(arena_t *a)
         tlsf_os_unreserve(p, base - ctl - start);
         tlsf_os_unreserve((void *)(base + cap), start + n - base - cap);
         tlsf_t *t = (tlsf_t *)(base - ctl);
-        tlsf_flex_source_t src = {NULL, discard, a, page};
+        tlsf_flex_source_t src = {extend, discard, a, page};
         tlsf_init_zeroed(t, cap, SL_LEN);
         tlsf_flex_init(&a->flex, t, (uint8_t *)base, &src, g.trim);
         a->capacity = cap;
@@ -235,13 +252,11 @@ static void count(const arena_t *a, uint64_t off, int sign)
         ;
 }
 
-/* Block `off` of `size` requested bytes may be written from now on; the
- * pool, `was` bytes before the call, may have grown. Returns the dirty mark
- * before the block. */
-static uint64_t written(arena_t *a, uint64_t off, uint64_t size, uint64_t was)
+/* Block `off` of `size` requested bytes may be written from now on. Returns
+ * the dirty mark before the block (after any growth of this call: extend). */
+static uint64_t written(arena_t *a, uint64_t off, uint64_t size)
 {
-    uint64_t clean = a->dirty > was ? a->dirty : was, usable;
-    a->dirty = clean;
+    uint64_t clean = a->dirty, usable;
     /* A block's usable size is its request rounded up to 16, plus less than
      * TLSF_MIN_BLOCK that was not worth splitting off; the next block's
      * header and links take TLSF_MIN_BLOCK more. Only a block that may end
@@ -252,35 +267,42 @@ static uint64_t written(arena_t *a, uint64_t off, uint64_t size, uint64_t was)
     return clean;
 }
 
-/* An allocation from the calling thread's arena; *clean = the arena's dirty
- * mark before it (offsets from the pointer's arena base, *base). NULL with
- * errno = ENOMEM. */
+/* An allocation from the calling thread's arena, or, when it cannot serve
+ * it (full, or no address space left to make it), from another ready arena;
+ * *clean = that arena's dirty mark before the block (an offset from *base,
+ * the arena's). NULL with errno = ENOMEM when none can. */
 static void *take(uint64_t size, uint64_t align, uint64_t *clean, uint8_t **base)
 {
-    arena_t *a = my_arena();
-    uint64_t off = 0, was;
-    int rc;
-    malloc_lock(&a->lock);
-    was = a->flex.size;
-    rc = atomic_load_explicit(&a->ready, memory_order_relaxed) || !make_heap(a)
-             ? tlsf_flex_alloc(&a->flex, size, align, &off)
-             : TLSF_ENOMEM;
-    if (!rc) {
-        *clean = written(a, off, size, was);
-        *base = a->flex.base;
-        a->n_malloc++;
-        if (trace_on)
-            trace_alloc(a->trace_ids, off, size, align);
-        if (g.stats)
-            count(a, off, 1);
+    arena_t *mine = my_arena(), *a = mine, *next = g.arenas;
+    uint64_t off = 0;
+    for (;;) {
+        malloc_lock(&a->lock);
+        int rc = atomic_load_explicit(&a->ready, memory_order_relaxed) || !make_heap(a)
+                     ? tlsf_flex_alloc(&a->flex, size, align, &off)
+                     : TLSF_ENOMEM;
+        if (!rc) {
+            *clean = written(a, off, size);
+            a->n_malloc++;
+            if (trace_on)
+                trace_alloc(a->trace_ids, off, size, align);
+            if (g.stats)
+                count(a, off, 1);
+        }
+        malloc_unlock(&a->lock);
+        if (!rc)
+            break;
+        if (rc == TLSF_ECORRUPT)
+            corrupt();
+        while (next < g.arenas + ARENAS &&
+               (next == mine || !atomic_load_explicit(&next->ready, memory_order_acquire)))
+            next++;
+        if (next == g.arenas + ARENAS) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        a = next++;
     }
-    malloc_unlock(&a->lock);
-    if (rc == TLSF_ECORRUPT)
-        corrupt();
-    if (rc) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    *base = a->flex.base;
     return *base + off;
 }
 
@@ -355,12 +377,11 @@ EXPORT void *NAME(realloc)(void *p, size_t size)
     if ((a = owner(p))) {
         uint64_t off = offset_in(a, p);
         malloc_lock(&a->lock);
-        uint64_t was = a->flex.size;
         if (g.stats)
             count(a, off, -1);
         rc = tlsf_flex_realloc(&a->flex, off, size, &out);
         if (!rc) {
-            (void)written(a, out, size, was);
+            (void)written(a, out, size);
             a->n_realloc++;
             if (trace_on)
                 trace_realloc(a->trace_ids, off, out, size);
@@ -545,7 +566,7 @@ EXPORT struct mallinfo NAME(mallinfo)(void)
 }
 #endif
 
-/* The statistics, on stderr (snprintf of integers does not allocate). */
+/* The statistics, on stderr (glibc's snprintf allocates for none of these formats). */
 EXPORT void NAME(malloc_stats)(void)
 {
     figures_t f = figures();
@@ -609,8 +630,7 @@ static void after_fork_child(void)
     for (arena_t *a = g.arenas; a < g.arenas + ARENAS; a++)
         atomic_store(&a->lock, 0); /* the child's only thread holds them, and no one waits */
     if (traced) {
-        const char *file = getenv("TLSF_TRACE");
-        trace_name(file ? file : "tlsf-trace", 0);
+        trace_name(g.trace_file, 0);
         trace_forked(g.trace_path);
         for (arena_t *a = g.arenas; a < g.arenas + ARENAS; a++)
             if (atomic_load(&a->ready)) {
@@ -634,13 +654,14 @@ __attribute__((constructor)) static void start(void)
     if ((v = getenv("TLSF_MALLOC_CHECK")) && !strcmp(v, "0"))
         g.ignore_invalid = 1;
     g.stats = env_on("TLSF_MALLOC_STATS");
-    if ((v = getenv("TLSF_MALLOC_TRIM")) && *v) {
+    if ((v = getenv("TLSF_MALLOC_TRIM")) && *v) { /* a number of bytes, or off; else ignored */
         char *end;
         unsigned long long t = strtoull(v, &end, 10);
-        if (!strcmp(v, "off") || !*end) {
+        if (!strcmp(v, "off") || (v[0] >= '0' && v[0] <= '9' && !*end)) {
             g.trim = !strcmp(v, "off") ? TLSF_FLEX_TRIM_OFF : (uint64_t)t;
             g.trim_fixed = 1;
-        }
+        } else
+            say("tlsf_malloc: TLSF_MALLOC_TRIM is neither a number of bytes nor off: ignored\n");
     }
     /* Only the start-up thread has run: its arena is the only one made. */
     malloc_lock(&first->lock);
@@ -653,8 +674,9 @@ __attribute__((constructor)) static void start(void)
         }
         if ((v = getenv("TLSF_TRACE")) && *v) {
             const char *pid = getenv("TLSF_TRACE_PID");
+            snprintf(g.trace_file, sizeof g.trace_file, "%s", v);
             trace_name(v, pid && strtol(pid, NULL, 10) == (long)getpid());
-            if (!g.trace_path[0] || trace_start(g.trace_path))
+            if (!g.trace_path[0] || strlen(v) >= sizeof g.trace_file || trace_start(g.trace_path))
                 say("tlsf_malloc: cannot open the trace file; nothing is traced\n");
             else {
                 trace_table(first->capacity, &first->trace_ids);

@@ -34,7 +34,12 @@ def malloc_library() -> str:
 
 def environment(*, trace: str | None = None, stats: bool = False, check: bool = True,
                 trim: str | None = None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment that runs a program on libtlsf_malloc (os.environ by default)."""
+    """The environment that runs a program on libtlsf_malloc (os.environ by default).
+
+    With `trace`, the calling process's pid is the one that writes FILE
+    itself: right for a program this process execs (as ``run`` does); a
+    program started as a child process writes FILE.<pid>, as every other
+    process does."""
     env = dict(os.environ if base is None else base)
     preload = env.get("LD_PRELOAD")
     env["LD_PRELOAD"] = malloc_library() + (f":{preload}" if preload else "")

@@ -132,7 +132,10 @@ static int run_op(slot_t *slots, unsigned nslots, uint64_t *s, unsigned tid, uin
             if (!b->p)
                 return 0;
         }
+        errno = 4321; /* free never changes errno (POSIX.1-2024), even when it waits for a lock */
         M(free)(b->p);
+        if (errno != 4321)
+            fail("free changed errno", tid, b->size);
         b->p = NULL;
         return 0;
     }
