@@ -32,6 +32,14 @@ def log_uniform(rng: random.Random, low: int, high: int) -> int:
     return int(low * (high / low) ** rng.random())
 
 
+def keep(rng: random.Random, live: list[Any], obj: Any, cap: int) -> None:
+    """Keeps obj among at most cap live objects, replacing a random one when full."""
+    if len(live) < cap:
+        live.append(obj)
+    else:
+        live[rng.randrange(cap)] = obj
+
+
 def phase_dicts(rng: random.Random, n: int) -> int:
     """Dicts of 1 .. 20000 keys, kept in a window of 64, some grown and shrunk."""
     live: list[dict[str, int]] = []
@@ -46,10 +54,7 @@ def phase_dicts(rng: random.Random, n: int) -> int:
                 del d[key]
             d = dict(d)
         check = (check + len(d) + sum(d.values())) & 0xFFFFFFFF
-        if len(live) < 64:
-            live.append(d)
-        else:
-            live[rng.randrange(64)] = d
+        keep(rng, live, d, 64)
     return check + sum(len(d) for d in live)
 
 
@@ -67,10 +72,7 @@ def phase_lists(rng: random.Random, n: int) -> int:
         s = set(zs)
         check = (check + len(s) + sum(zs[:100]) + ys[len(ys) // 2]) & 0xFFFFFFFF
         del xs[len(xs) // 2 :]  # shrinks: realloc down
-        if len(live) < 32:
-            live.append(xs)
-        else:
-            live[rng.randrange(32)] = xs
+        keep(rng, live, xs, 32)
     return check + sum(len(x) for x in live)
 
 
@@ -88,10 +90,7 @@ def phase_strings(rng: random.Random, n: int) -> int:
         u = s.upper().replace("WORD", "w\u00e9rd")
         b = u.encode("utf-8")
         check = zlib.crc32(b[:4096], check) ^ len(t) ^ len(b.decode("utf-8"))
-        if len(live) < 64:
-            live.append(u)
-        else:
-            live[rng.randrange(64)] = u
+        keep(rng, live, u, 64)
     return check + sum(len(s) for s in live)
 
 

@@ -1,4 +1,6 @@
-"""python -m tlsf bench: replay standard workloads through tlsf and its peers.
+"""python -m tlsf bench: replay standard workloads, or a program's recorded
+trace (--trace FILE: python -m tlsf run --trace FILE -- ...), through tlsf
+and its peers.
 
 Every allocator replays the same records of the same workload with the same
 loop, in one process, interleaved over several rounds (so that a noisy
