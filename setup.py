@@ -41,10 +41,10 @@ class OptionalBuildExt(build_ext):
             os.path.join("csrc", name) for name in make_list(f"{here}/Makefile", "MALLOC_CORE")]
         flags = [f for f in make_list(f"{here}/Makefile", "MALLOC_CFLAGS") if not f.startswith("-I")]
         out = self._malloc_library_path()
-        if not self.force and os.path.exists(out) and all(
-                os.path.getmtime(out) >= os.path.getmtime(f)
-                for f in [*sources, f"{here}/Makefile", *glob.glob("csrc/*.h"), *glob.glob(f"{here}/*.h"),
-                          "src/tlsf/include/tlsf_trace.h"]):
+        inputs = [*sources, f"{here}/Makefile", *glob.glob(f"{here}/*.h"), *glob.glob("csrc/*.h"),
+                  *glob.glob("csrc/platform/*.h"), "src/tlsf/include/tlsf_trace.h"]
+        if not self.force and os.path.exists(out) and all(os.path.getmtime(out) >= os.path.getmtime(f)
+                                                          for f in inputs):
             return
         objects = self.compiler.compile(sources, output_dir=os.path.join(self.build_temp, "malloc"),
                                         include_dirs=["csrc", "src/tlsf/include"],

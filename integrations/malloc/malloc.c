@@ -220,20 +220,19 @@ static inline arena_t *my_arena(void)
     return a;
 }
 
+static inline uint64_t offset_in(const arena_t *a, const void *p)
+{
+    return (uint64_t)((uintptr_t)p - (uintptr_t)a->flex.base);
+}
+
 /* The arena whose range holds p, or NULL: each arena's base and capacity are
  * fixed once it is ready. */
 static inline arena_t *owner(const void *p)
 {
     for (arena_t *a = g.arenas; a < g.arenas + ARENAS; a++)
-        if (atomic_load_explicit(&a->ready, memory_order_acquire) &&
-            (uint64_t)((uintptr_t)p - (uintptr_t)a->flex.base) < a->capacity)
+        if (atomic_load_explicit(&a->ready, memory_order_acquire) && offset_in(a, p) < a->capacity)
             return a;
     return NULL;
-}
-
-static inline uint64_t offset_in(const arena_t *a, const void *p)
-{
-    return (uint64_t)((uintptr_t)p - (uintptr_t)a->flex.base);
 }
 
 /* With statistics on: the usable bytes of live block `off` allocated (+) or
