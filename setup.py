@@ -2,24 +2,59 @@
 process-wide allocator libtlsf_malloc.so (integrations/malloc; Linux).
 
 TLSF_BUILD_EXT=1 makes a failed build fatal (CI); 0 skips the extension;
-unset, a failed build falls back to the pure-Python twin with a warning.
+unset, a failed build falls back to the pure-Python twin with a warning. pip
+shows a build's output only with -v, so a fallback of tlsf._core is also
+recorded in the built package (FALLBACK_FILE, beside where _core would be: in
+the wheel, or in src/tlsf for an editable install), and `import tlsf` warns
+with its reason (src/tlsf/_build.py). A build that does not fall back removes it.
 """
 
+import ast
 import glob
 import os
+import re
 import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 MODE = os.environ.get("TLSF_BUILD_EXT", "auto")
+
+# The record of a failed build of tlsf._core; the name is src/tlsf/_build.py's FALLBACK_FILE.
+FALLBACK_FILE = "_build_fallback.txt"
 
 
 MALLOC_LIBRARY = "libtlsf_malloc.so"
 
 
+def remove_fallback_record(folder):
+    path = os.path.join(folder, FALLBACK_FILE)
+    if os.path.exists(path):
+        os.remove(path)
+
+
+def describe_failure(error):
+    """The error on one line; a failed compiler command as its program, source and status
+    (not its whole command line)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    m = re.match(r"Command '(\[.*\])' returned non-zero exit status (-?\d+)", text)
+    if not m:
+        return text
+    try:
+        argv = ast.literal_eval(m.group(1))
+    except (ValueError, SyntaxError):
+        return text
+    source = f" on {argv[argv.index('-c') + 1]}" if "-c" in argv[:-1] else ""
+    return f"the C compiler {argv[0]} failed{source} with exit status {m.group(2)}"
+
+
 class OptionalBuildExt(build_ext):
+    _core_error = None
+
     def run(self):
+        self._core_error = None
+        remove_fallback_record(self._package_dir())
         try:
             super().run()
         except Exception as e:  # noqa: BLE001 - any compiler failure
@@ -29,9 +64,22 @@ class OptionalBuildExt(build_ext):
                 self._build_malloc_library()
             except Exception as e:  # noqa: BLE001
                 self._fallback(e, MALLOC_LIBRARY)
+        if self._core_error is not None:
+            self._record_fallback(self._core_error)
+
+    def _package_dir(self):
+        """Where tlsf._core goes: the wheel's tlsf/ in build_lib, or src/tlsf in place (editable)."""
+        return os.path.dirname(self.get_ext_fullpath("tlsf._core"))
+
+    def _record_fallback(self, error):
+        """The fallback, for `import tlsf` to warn about (tlsf/_build.py): one line, why."""
+        os.makedirs(self._package_dir(), exist_ok=True)
+        reason = describe_failure(error)
+        with open(os.path.join(self._package_dir(), FALLBACK_FILE), "w", encoding="utf-8") as f:
+            f.write(f"{reason}\n")
 
     def _malloc_library_path(self):
-        return os.path.join(os.path.dirname(self.get_ext_fullpath("tlsf._core")), MALLOC_LIBRARY)
+        return os.path.join(self._package_dir(), MALLOC_LIBRARY)
 
     def _build_malloc_library(self):
         """libtlsf_malloc.so: a plain shared library (no Python inside) in the
@@ -53,8 +101,8 @@ class OptionalBuildExt(build_ext):
 
     def get_outputs(self):
         outputs = super().get_outputs()
-        path = self._malloc_library_path()
-        return [*outputs, path] if os.path.exists(path) else outputs
+        extra = [self._malloc_library_path(), os.path.join(self._package_dir(), FALLBACK_FILE)]
+        return [*outputs, *(path for path in extra if os.path.exists(path))]
 
     def build_extension(self, ext):
         try:
@@ -65,16 +113,31 @@ class OptionalBuildExt(build_ext):
     def _fallback(self, error, name):
         if MODE == "1":
             raise error
+        if name == "tlsf._core" and self._core_error is None:
+            self._core_error = error
         banner = "*" * 72
         consequence = {
             "tlsf._numpy_handler": "tlsf.numpy.use() and handler() will be unavailable",
             "tlsf._floor": "the benchmark will have no floor",
             MALLOC_LIBRARY: "python -m tlsf run and tlsf.malloc_library() will be unavailable",
-        }.get(name, "tlsf will use its pure-Python twin (slower)")
+        }.get(name, "tlsf will use its pure-Python twin (slower; `import tlsf` will warn)")
         sys.stderr.write(
             f"\n{banner}\nWARNING: the C extension {name} could not be built ({error}).\n"
             f"{consequence}. Set TLSF_BUILD_EXT=1 to make this an error.\n{banner}\n\n"
         )
+
+
+class BuildPy(build_py):
+    """A build without extensions (TLSF_BUILD_EXT=0, or not CPython: build_ext
+    does not run) chose the twin: it removes a fallback record an earlier build
+    left in the same place."""
+
+    def run(self):
+        super().run()
+        if not self.distribution.has_ext_modules():
+            remove_fallback_record(os.path.join(self.build_lib, "tlsf"))
+            if getattr(self, "editable_mode", False):
+                remove_fallback_record(self.get_package_dir("tlsf"))
 
 
 def make_list(path, name):
@@ -121,4 +184,4 @@ if MODE != "0" and sys.implementation.name == "cpython":
     # The benchmark's floor (python -m tlsf bench), a private module of its own.
     ext_modules.append(Extension("tlsf._floor", sources=["binding/floor.c"], extra_compile_args=flags))
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPy})

@@ -223,12 +223,17 @@ PyObject *heap_ndarray_at(HeapObject *self, PyObject *args, PyObject *kwargs)
 
 static PyMethodDef block_methods[] = {
     {"free", (PyCFunction)block_free, METH_NOARGS,
-     "free()\n\nFree the allocation now. Idempotent; BufferError while views of the block are alive."},
+     "free($self, /)\n--\n\nFree the allocation now. Idempotent; BufferError while views of the block are "
+     "alive."},
     {"view", (PyCFunction)block_view, METH_NOARGS,
-     "view() -> memoryview\n\nA writable view of the block's bytes, as memoryview(block); it keeps the "
+     "view($self, /)\n--\n\nA writable memoryview of the block's bytes, as memoryview(block); it keeps the "
      "block alive."},
-    {"__enter__", (PyCFunction)block_enter, METH_NOARGS, "The block itself."},
-    {"__exit__", (PyCFunction)(void (*)(void))block_exit, METH_FASTCALL, "free()"},
+    {"__enter__", (PyCFunction)block_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nReturn the block itself; the end of the `with` block frees it (__exit__)."},
+    {"__exit__", (PyCFunction)(void (*)(void))block_exit, METH_FASTCALL,
+     "__exit__($self, /, *exc)\n--\n\nfree() the block, with or without an exception (which is not "
+     "suppressed: return None): its allocation goes back to the heap. BufferError while views of it are "
+     "alive."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -255,7 +260,9 @@ static PyType_Slot block_slots[] = {
     {Py_sq_length, (void *)block_len},
     {Py_bf_getbuffer, (void *)block_getbuffer},
     {Py_bf_releasebuffer, (void *)block_releasebuffer},
-    {Py_tp_doc, (void *)"One allocation of a heap that frees itself (Heap.block(size, align=1)).\n\n"
+    {Py_tp_doc, (void *)"Block(*args, **kwargs)\n--\n\n"
+                        "One allocation of a heap that frees itself, made by heap.block(size, align=1)\n"
+                        "(calling the class raises TypeError).\n\n"
                         "Its bytes through the buffer protocol: memoryview(block), numpy.frombuffer(block).\n"
                         "Freed by free(), at the end of a `with` block, or when the last reference goes."},
     {0, NULL},
@@ -274,7 +281,7 @@ static PyType_Spec block_spec = {
 
 int block_add_type(PyObject *m, core_state *st)
 {
-    st->BlockType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &block_spec, NULL);
+    st->BlockType = new_type(m, &block_spec);
     if (!st->BlockType)
         return -1;
 #ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION

@@ -167,6 +167,30 @@ done:
     return it;
 }
 
+/* allocation_of(block) of self: the offset alloc() returned for a block that
+ * walk() listed, a tlsf.BlockInfo: its offset plus `header`, the size of the
+ * block header of self's engine (0 for the out-of-band one). Arithmetic only:
+ * the block is not looked up. The twin: tlsf/pure/args.py, allocation_of. */
+PyObject *block_allocation(PyObject *self, PyObject *block, unsigned header)
+{
+    int ok = PyObject_IsInstance(block, state_of(self)->BlockInfoType);
+    if (ok < 0)
+        return NULL;
+    if (!ok || PyTuple_GET_SIZE(block) < 1) { /* a BlockInfo is a tuple (a subclass could be empty) */
+        PyErr_Format(PyExc_TypeError, "allocation_of() argument must be a tlsf.BlockInfo (from walk()), not %.200s",
+                     Py_TYPE(block)->tp_name);
+        return NULL;
+    }
+    PyObject *offset = PyNumber_Index(PyTuple_GET_ITEM(block, 0));
+    if (!offset || !header)
+        return offset;
+    PyObject *h = PyLong_FromUnsignedLong(header);
+    PyObject *r = h ? PyNumber_Add(offset, h) : NULL;
+    Py_XDECREF(h);
+    Py_DECREF(offset);
+    return r;
+}
+
 /* What check() of self returns for core result rc and its message msg: None,
  * or the exception. */
 PyObject *check_result(PyObject *self, int rc, const char *msg)

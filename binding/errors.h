@@ -14,6 +14,7 @@ HIDDEN PyObject *core_error(PyObject *self, int rc, uint64_t offset, PyObject *b
 HIDDEN PyObject *oom_error(PyObject *self, uint64_t size, uint64_t align, Py_ssize_t item);
 HIDDEN PyObject *check_result(PyObject *self, int rc, const char *msg);
 HIDDEN PyObject *stats_object(PyObject *self, const tlsf_stats_t *s);
+HIDDEN PyObject *block_allocation(PyObject *self, PyObject *block, unsigned header);
 
 /* walk(): the blocks are collected by the core's walker (no Python object is
  * made while the core walks: the GC could run a finalizer that uses the

@@ -558,21 +558,25 @@ static PyObject *flex_repr(FlexHeapObject *self)
 
 static PyMethodDef flex_methods[] = {
     HEAP_SHARED_METHODS,
+    HEAP_CLOSE_METHODS("Give back the heap's reservation of address space and its pages; a file heap "
+                       "is marked closed cleanly and unmapped, and its file closed (which another "
+                       "FlexHeap may then open)."),
     {"trim", (PyCFunction)flex_trim, METH_NOARGS,
-     "trim() -> int\n\nGive the whole pages inside every free block back to the system; return "
-     "the bytes of them that were resident."},
+     "trim($self, /)\n--\n\nGive the whole pages inside every free block back to the system; return "
+     "the bytes of them that were resident (an int)."},
     {"_arena", (PyCFunction)flex_arena, METH_NOARGS,
-     "_arena() -> memoryview\n\nThe bytes of the pool now, headers and all (for tests and tools)."},
+     "_arena($self, /)\n--\n\nA memoryview of the bytes of the pool now, headers and all (for tests and "
+     "tools)."},
     {"flush", (PyCFunction)flex_flush, METH_NOARGS,
-     "flush()\n\nWrite what the heap file holds to stable storage (msync and fsync), so that it "
+     "flush($self, /)\n--\n\nWrite what the heap file holds to stable storage (msync and fsync), so that it "
      "survives a power loss too; nothing to do for anonymous memory."},
     {"create", (PyCFunction)(void (*)(void))flex_create, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "create(path, *, max_size=None, sl_len=32, exist_ok=False, trim_threshold=1048576, hugepages=False)"
-     " -> FlexHeap\n\nA new heap in a new file (max_size: 16 GiB by default). exist_ok: open the heap "
+     "create($type, /, path, *, max_size=None, sl_len=32, exist_ok=False, trim_threshold=1048576, "
+     "hugepages=False)\n--\n\nA new FlexHeap in a new file (max_size: 16 GiB by default). exist_ok: open the heap "
      "the file holds instead of failing."},
     {"open", (PyCFunction)(void (*)(void))flex_open, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "open(path, *, recover=False, trim_threshold=1048576, hugepages=False) -> FlexHeap\n\nThe heap "
-     "in a file, every allocation as it was. A file not closed cleanly must be consistent, or opened "
+     "open($type, /, path, *, recover=False, trim_threshold=1048576, hugepages=False)\n--\n\nThe heap "
+     "in a file (a FlexHeap), every allocation as it was. A file not closed cleanly must be consistent, or opened "
      "with recover=True, which rebuilds it from its chain of block headers."},
     {NULL, NULL, 0, NULL},
 };
@@ -611,7 +615,7 @@ static PyType_Slot flex_slots[] = {
     {Py_tp_traverse, (void *)heap_traverse},
     {Py_tp_clear, (void *)heap_clear},
     {Py_tp_free, (void *)PyObject_GC_Del},
-    {Py_tp_doc, (void *)"FlexHeap(max_size=None, *, sl_len=32, trim_threshold=1048576, hugepages=False)\n\n"
+    {Py_tp_doc, (void *)"FlexHeap(max_size=None, *, sl_len=32, trim_threshold=1048576, hugepages=False)\n--\n\n"
                         "A TLSF heap in its own reservation of max_size bytes of address space\n"
                         "(default 1 TiB, or less where the system refuses) that grows as it is\n"
                         "used, never moving, and gives pages back (trim(), trim_threshold)."},
@@ -631,7 +635,7 @@ static PyType_Spec flex_spec = {
 
 int flex_add_type(PyObject *m, core_state *st)
 {
-    st->FlexHeapType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &flex_spec, NULL);
+    st->FlexHeapType = new_type(m, &flex_spec);
     if (!st->FlexHeapType)
         return -1;
     return PyModule_AddType(m, st->FlexHeapType);

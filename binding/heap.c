@@ -255,6 +255,11 @@ PyObject *heap_walk(HeapObject *self, PyObject *Py_UNUSED(ignored))
     return blocks_iter((PyObject *)self, &b, rc);
 }
 
+PyObject *heap_allocation_of(HeapObject *self, PyObject *block)
+{
+    return block_allocation((PyObject *)self, block, TLSF_HEADER_SIZE);
+}
+
 PyObject *heap_check(HeapObject *self, PyObject *Py_UNUSED(ignored))
 {
     char msg[512] = ""; /* a broken SharedHeap is ECORRUPT without a check */
@@ -663,11 +668,13 @@ PyObject *heap_get_closed(HeapObject *self, void *Py_UNUSED(closure))
 
 static PyMethodDef heap_methods[] = {
     HEAP_SHARED_METHODS,
+    HEAP_CLOSE_METHODS("Release the buffer the heap pins (or unmap the memory it owns) and its control "
+                       "structure."),
     {"insert_free_block", FASTCALL_KW(heap_insert_free_block), METH_FASTCALL | METH_KEYWORDS,
-     "insert_free_block(offset, size) -> int\n\nMake [offset, offset+size) a new pool; "
+     "insert_free_block($self, /, offset, size)\n--\n\nMake [offset, offset+size) a new pool; "
      "return the bytes taken (0 if too small)."},
     {"append_free_block", FASTCALL_KW(heap_append_free_block), METH_FASTCALL | METH_KEYWORDS,
-     "append_free_block(offset, size) -> int\n\nGrow the pool that ends at offset by size bytes; "
+     "append_free_block($self, /, offset, size)\n--\n\nGrow the pool that ends at offset by size bytes; "
      "return the bytes added."},
     {NULL, NULL, 0, NULL},
 };
@@ -689,7 +696,7 @@ static PyType_Slot heap_slots[] = {
     {Py_tp_traverse, (void *)heap_traverse},
     {Py_tp_clear, (void *)heap_clear},
     {Py_tp_free, (void *)PyObject_GC_Del},
-    {Py_tp_doc, (void *)"Heap(memory, *, sl_len=32, pool=True)\n\n"
+    {Py_tp_doc, (void *)"Heap(memory, *, sl_len=32, pool=True)\n--\n\n"
                         "A TLSF heap over memory: a writable C-contiguous buffer, or an int\n"
                         "(that many bytes of anonymous memory owned by the heap)."},
     {Py_tp_members, heap_members},
@@ -720,7 +727,7 @@ int heap_add_types(PyObject *m, core_state *st)
 #ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
     st->ExportType->tp_new = NULL; /* made by view() only */
 #endif
-    st->HeapType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &heap_spec, NULL);
+    st->HeapType = new_type(m, &heap_spec);
     if (!st->HeapType)
         return -1;
     return PyModule_AddType(m, st->HeapType);

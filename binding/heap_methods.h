@@ -28,6 +28,7 @@ HEAP_NOARGS(heap_walk);
 HEAP_NOARGS(heap_check);
 HEAP_NOARGS(heap_close);
 HEAP_NOARGS(heap_enter);
+HIDDEN PyObject *heap_allocation_of(HeapObject *self, PyObject *block);
 HIDDEN PyObject *heap_exit(HeapObject *self, PyObject *const *args, Py_ssize_t nargs);
 HEAP_GETTER(heap_get_capacity);
 HEAP_GETTER(heap_get_sl_len);
@@ -39,46 +40,82 @@ HIDDEN PyObject *heap_export(HeapObject *self, uint64_t offset, uint64_t size);
 HIDDEN PyObject *heap_exporter(HeapObject *self, uint64_t offset, uint64_t size, PyObject *owner,
                                Py_ssize_t *owner_exports);
 
+/* The docstrings begin with the text signature (`name($self, ...)\n--\n\n`),
+ * which inspect.signature reads: it must say what the argument parsing
+ * accepts (args.h: every parameter of bind_args may be given by keyword) and
+ * match the twin's (tests/test_introspection.py checks both). A default must be
+ * a literal there: ndarray's dtype is None, numpy's float64, which is what
+ * tlsf.numpy's default, float, gives too. */
 #define HEAP_SHARED_METHODS                                                                               \
     {"alloc", FASTCALL_KW(heap_alloc), METH_FASTCALL | METH_KEYWORDS,                                     \
-     "alloc(size, align=1) -> int\n\nAllocate size bytes aligned to align (a power of two); "            \
-     "return the payload offset. OutOfMemoryError if nothing fits."},                                     \
+     "alloc($self, /, size, align=1)\n--\n\n"                                                             \
+     "Allocate size bytes aligned to align (a power of two); return the payload offset (an int). "       \
+     "OutOfMemoryError if nothing fits."},                                                                \
     {"free", FASTCALL_KW(heap_free), METH_FASTCALL | METH_KEYWORDS,                                       \
-     "free(offset)\n\nFree the allocation at offset. InvalidOffsetError if it is not live."},             \
+     "free($self, /, offset)\n--\n\n"                                                                     \
+     "Free the allocation at offset. InvalidOffsetError if it is not live."},                             \
     {"realloc", FASTCALL_KW(heap_realloc), METH_FASTCALL | METH_KEYWORDS,                                 \
-     "realloc(offset, size) -> int\n\nResize an allocation, keeping its contents and alignment; "        \
-     "return its (possibly new) offset. On failure the allocation is untouched."},                        \
+     "realloc($self, /, offset, size)\n--\n\n"                                                            \
+     "Resize an allocation, keeping its contents and alignment; return its (possibly new) offset. "      \
+     "On failure the allocation is untouched."},                                                          \
     {"usable_size", FASTCALL_KW(heap_usable_size), METH_FASTCALL | METH_KEYWORDS,                         \
-     "usable_size(offset) -> int\n\nBytes usable at the live allocation at offset."},                     \
+     "usable_size($self, /, offset)\n--\n\n"                                                              \
+     "Bytes usable at the live allocation at offset (an int)."},                                          \
     {"alloc_many", FASTCALL_KW(heap_alloc_many), METH_FASTCALL | METH_KEYWORDS,                           \
-     "alloc_many(sizes, align=1) -> array('q') or ndarray\n\nAllocate every size in sizes (an "           \
-     "iterable or a buffer of integers), all aligned to align; all or nothing. The offsets come "         \
-     "back as array('q'), or an int64 ndarray when sizes is one."},                                       \
+     "alloc_many($self, /, sizes, align=1)\n--\n\n"                                                       \
+     "Allocate every size in sizes (an iterable or a buffer of integers), all aligned to align; all or "  \
+     "nothing. Return the offsets as an array.array('q') (signed 64-bit), or as an int64 "               \
+     "numpy.ndarray when sizes is a numpy.ndarray."},                                                     \
     {"free_many", FASTCALL_KW(heap_free_many), METH_FASTCALL | METH_KEYWORDS,                             \
-     "free_many(offsets)\n\nFree every offset in offsets (an iterable or a buffer of integers); "         \
-     "all are validated before any is freed."},                                                           \
-    {"stats", (PyCFunction)heap_stats, METH_NOARGS, "stats() -> tlsf.Stats"},                             \
+     "free_many($self, /, offsets)\n--\n\n"                                                               \
+     "Free every offset in offsets (an iterable or a buffer of integers); all are validated before any "  \
+     "is freed."},                                                                                        \
+    {"stats", (PyCFunction)heap_stats, METH_NOARGS,                                                       \
+     "stats($self, /)\n--\n\n"                                                                            \
+     "Return the heap's statistics, a tlsf.Stats (O(1))."},                                               \
     {"walk", (PyCFunction)heap_walk, METH_NOARGS,                                                         \
-     "walk() -> iterator of tlsf.BlockInfo\n\nEvery block of every pool in address order."},             \
+     "walk($self, /)\n--\n\n"                                                                             \
+     "Return an iterator of tlsf.BlockInfo(offset, size, used): every block of every pool in address "   \
+     "order. offset is where the block starts (its header) and size includes the header, so offset is "   \
+     "not what alloc() returned: allocation_of(block) is (what free(), view() and usable_size() take)."}, \
+    {"allocation_of", (PyCFunction)heap_allocation_of, METH_O,                                            \
+     "allocation_of($self, block, /)\n--\n\n"                                                             \
+     "The offset alloc() returned for block, a tlsf.BlockInfo of walk(): what free(), view() and "        \
+     "usable_size() take (block.offset plus the block header's size); for a free block, the offset an "   \
+     "allocation at its start would have. Arithmetic only: block is not looked up in the heap."},        \
     {"check", (PyCFunction)heap_check, METH_NOARGS,                                                       \
-     "check()\n\nFull invariant check; CorruptionError if the heap is inconsistent."},                   \
+     "check($self, /)\n--\n\n"                                                                            \
+     "Full invariant check; CorruptionError if the heap is inconsistent."},                               \
     {"view", FASTCALL_KW(heap_view), METH_FASTCALL | METH_KEYWORDS,                                       \
-     "view(offset, size=None) -> memoryview\n\nA writable view of the first size bytes "                  \
-     "(default: all usable bytes) of the live allocation at offset."},                                    \
+     "view($self, /, offset, size=None)\n--\n\n"                                                          \
+     "A writable memoryview of the first size bytes (None: all usable bytes) of the live allocation at "  \
+     "offset."},                                                                                          \
     {"block", FASTCALL_KW(heap_block), METH_FASTCALL | METH_KEYWORDS,                                     \
-     "block(size, align=1) -> tlsf.Block\n\nAllocate size bytes as a Block, which frees itself "            \
-     "(free(), `with`, or its last reference gone) and exports its bytes (memoryview(block))."},         \
+     "block($self, /, size, align=1)\n--\n\n"                                                             \
+     "Allocate size bytes as a tlsf.Block, which frees itself (free(), `with`, or its last reference "    \
+     "gone) and exports its bytes (memoryview(block))."},                                                 \
     {"ndarray", (PyCFunction)(void (*)(void))heap_ndarray, METH_VARARGS | METH_KEYWORDS,                  \
-     "ndarray(shape, dtype=float, *, align=None, order='C') -> numpy.ndarray\n\nA new array in "           \
-     "a new allocation, freed when the array and every view of it are gone (needs numpy)."},             \
+     "ndarray($self, /, shape, dtype=None, *, align=None, order='C')\n--\n\n"                             \
+     "A new numpy.ndarray in a new allocation, freed when the array and every view of it are gone "       \
+     "(tlsf.numpy.ndarray; needs numpy). dtype None: float64, as numpy's; align None: the dtype's "       \
+     "alignment, at least 16."},                                                                          \
     {"ndarray_at", (PyCFunction)(void (*)(void))heap_ndarray_at, METH_VARARGS | METH_KEYWORDS,            \
-     "ndarray_at(offset, shape, dtype=float) -> numpy.ndarray\n\nAn array over the live allocation "       \
-     "at offset, which it does not own; it must fit the allocation (needs numpy)."},                    \
+     "ndarray_at($self, /, offset, shape, dtype=None)\n--\n\n"                                            \
+     "A numpy.ndarray (C order) over the live allocation at offset, which it does not own; it must fit "  \
+     "the allocation (tlsf.numpy.ndarray_at; needs numpy). dtype None: float64, as numpy's."}
+
+/* close, __enter__ and __exit__; RELEASES: what closing does for the type (a sentence). */
+#define HEAP_CLOSE_METHODS(RELEASES)                                                                      \
     {"close", (PyCFunction)heap_close, METH_NOARGS,                                                       \
-     "close()\n\nRelease the memory and the control structure. Idempotent; BufferError "                  \
-     "while views, Blocks not freed or a numpy handler's arrays are alive (the heap stays open)."},      \
-    {"__enter__", (PyCFunction)heap_enter, METH_NOARGS, NULL},                                            \
-    {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL, NULL}
+     "close($self, /)\n--\n\n" RELEASES " Idempotent; BufferError while views, Blocks not freed or a "    \
+     "numpy handler's arrays are alive (the heap stays open)."},                                          \
+    {"__enter__", (PyCFunction)heap_enter, METH_NOARGS,                                                   \
+     "__enter__($self, /)\n--\n\n"                                                                        \
+     "Return the heap itself; the end of the `with` block closes it (__exit__)."},                        \
+    {"__exit__", (PyCFunction)(void (*)(void))heap_exit, METH_FASTCALL,                                   \
+     "__exit__($self, /, *exc)\n--\n\n"                                                                   \
+     "close() the heap, with or without an exception (which is not suppressed: return None). "            \
+     RELEASES " BufferError while views, Blocks not freed or a numpy handler's arrays are alive."}
 
 #define HEAP_SHARED_GETSET                                                                          \
     {"sl_len", (getter)heap_get_sl_len, NULL, "Second-level lists per first-level class.", NULL},   \

@@ -15,6 +15,7 @@
  * free-threaded build keeps the GIL enabled while this module is imported.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "state.h"
 #include "tlsf.h"
@@ -27,6 +28,32 @@ static int import_attr(const char *module, const char *name, PyObject **out)
     *out = PyObject_GetAttrString(m, name);
     Py_DECREF(m);
     return *out ? 0 : -1;
+}
+
+/* PyType_FromModuleAndSpec, and on Python 3.9, whose copy of the docstring
+ * (tp_doc) leaves out its text signature ("Heap(memory, ...)\n--\n\n", which
+ * is where inspect.signature looks), the whole docstring put back; __doc__
+ * (the type dict's, made from the copy) is without the signature either way. */
+PyTypeObject *new_type(PyObject *m, PyType_Spec *spec)
+{
+    PyTypeObject *type = (PyTypeObject *)PyType_FromModuleAndSpec(m, spec, NULL);
+#if PY_VERSION_HEX < 0x030A0000
+    for (PyType_Slot *s = spec->slots; type && s->slot; s++) {
+        if (s->slot != Py_tp_doc || !s->pfunc)
+            continue;
+        size_t len = strlen(s->pfunc) + 1;
+        char *doc = PyObject_Malloc(len); /* freed by the type's deallocation */
+        if (!doc) {
+            Py_DECREF(type);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memcpy(doc, s->pfunc, len);
+        PyObject_Free((void *)type->tp_doc);
+        type->tp_doc = doc;
+    }
+#endif
+    return type;
 }
 
 static int core_exec(PyObject *m)

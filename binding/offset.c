@@ -214,6 +214,11 @@ static PyObject *oa_walk(OffsetObject *self, PyObject *Py_UNUSED(ignored))
     return blocks_iter((PyObject *)self, &b, rc);
 }
 
+static PyObject *oa_allocation_of(OffsetObject *self, PyObject *block)
+{
+    return block_allocation((PyObject *)self, block, 0);
+}
+
 static PyObject *oa_check(OffsetObject *self, PyObject *Py_UNUSED(ignored))
 {
     char msg[512];
@@ -308,34 +313,46 @@ static PyObject *oa_get_sl_len(OffsetObject *self, void *Py_UNUSED(closure))
     return PyLong_FromUnsignedLong(tlsf_oa_sl_len(self->a));
 }
 
+/* The docstrings begin with the text signature, which inspect.signature reads
+ * (see heap_methods.h). */
 static PyMethodDef oa_methods[] = {
     {"alloc", FASTCALL_KW(oa_alloc), METH_FASTCALL | METH_KEYWORDS,
-     "alloc(size, align=1) -> int\n\nO(1). The offset of size bytes (rounded up to the granularity; "
-     "size 0 takes one granule), a multiple of align (a power of two). OutOfMemoryError if nothing fits."},
+     "alloc($self, /, size, align=1)\n--\n\nO(1). Return the offset (an int) of size bytes (rounded up to "
+     "the granularity; size 0 takes one granule), a multiple of align (a power of two). OutOfMemoryError "
+     "if nothing fits."},
     {"free", FASTCALL_KW(oa_free), METH_FASTCALL | METH_KEYWORDS,
-     "free(offset)\n\nFree the allocation at offset. InvalidOffsetError if it is not live."},
+     "free($self, /, offset)\n--\n\nFree the allocation at offset. InvalidOffsetError if it is not live."},
     {"resize", FASTCALL_KW(oa_resize), METH_FASTCALL | METH_KEYWORDS,
-     "resize(offset, size) -> bool\n\nIn place only: True when the allocation now holds size bytes "
+     "resize($self, /, offset, size)\n--\n\nIn place only: True when the allocation now holds size bytes "
      "(shrunk, or grown into free space right after it), False when it cannot grow (unchanged)."},
     {"usable_size", FASTCALL_KW(oa_usable_size), METH_FASTCALL | METH_KEYWORDS,
-     "usable_size(offset) -> int\n\nBytes of the live allocation at offset."},
+     "usable_size($self, /, offset)\n--\n\nBytes of the live allocation at offset (an int)."},
     {"alloc_many", FASTCALL_KW(oa_alloc_many), METH_FASTCALL | METH_KEYWORDS,
-     "alloc_many(sizes, align=1) -> array('Q') or ndarray\n\nAllocate every size in sizes (an "
-     "iterable or a buffer of integers), all aligned to align; all or nothing. The offsets come "
-     "back as array('Q'), or a uint64 ndarray when sizes is one."},
+     "alloc_many($self, /, sizes, align=1)\n--\n\nAllocate every size in sizes (an iterable or a buffer of "
+     "integers), all aligned to align; all or nothing. Return the offsets as an array.array('Q') "
+     "(unsigned 64-bit: any offset below 2**64 - 1), or as a uint64 numpy.ndarray when sizes is a "
+     "numpy.ndarray."},
     {"free_many", FASTCALL_KW(oa_free_many), METH_FASTCALL | METH_KEYWORDS,
-     "free_many(offsets)\n\nFree every offset in offsets (an iterable or a buffer of integers); "
-     "all are validated (live, listed once) before any is freed."},
+     "free_many($self, /, offsets)\n--\n\nFree every offset in offsets (an iterable or a buffer of "
+     "integers); all are validated (live, listed once) before any is freed."},
     {"add_range", FASTCALL_KW(oa_add_range), METH_FASTCALL | METH_KEYWORDS,
-     "add_range(offset, size)\n\nGive [offset, offset + size) to the allocator; ranges touching it "
-     "coalesce with it. ValueError when it overlaps a range or is not a multiple of the granularity."},
+     "add_range($self, /, offset, size)\n--\n\nGive [offset, offset + size) to the allocator; ranges "
+     "touching it coalesce with it. ValueError when it overlaps a range or is not a multiple of the "
+     "granularity."},
     {"reset", (PyCFunction)oa_reset, METH_NOARGS,
-     "reset()\n\nForget every allocation; every range becomes one free block."},
-    {"stats", (PyCFunction)oa_stats, METH_NOARGS, "stats() -> tlsf.Stats"},
+     "reset($self, /)\n--\n\nForget every allocation; every range becomes one free block."},
+    {"stats", (PyCFunction)oa_stats, METH_NOARGS,
+     "stats($self, /)\n--\n\nReturn the allocator's statistics, a tlsf.Stats (O(1))."},
     {"walk", (PyCFunction)oa_walk, METH_NOARGS,
-     "walk() -> iterator of tlsf.BlockInfo\n\nEvery block of every range in address order."},
+     "walk($self, /)\n--\n\nReturn an iterator of tlsf.BlockInfo(offset, size, used): every block of every "
+     "range in address order. There are no headers: offset is what alloc() returned for a used block "
+     "(allocation_of(block), as for every heap type) and size is exact."},
+    {"allocation_of", (PyCFunction)oa_allocation_of, METH_O,
+     "allocation_of($self, block, /)\n--\n\nThe offset alloc() returned for block, a tlsf.BlockInfo of "
+     "walk(): what free() and usable_size() take, block.offset itself (no headers); for a free block, the "
+     "offset an allocation at its start would have. Arithmetic only: block is not looked up."},
     {"check", (PyCFunction)oa_check, METH_NOARGS,
-     "check()\n\nFull invariant check; CorruptionError if the metadata is inconsistent."},
+     "check($self, /)\n--\n\nFull invariant check; CorruptionError if the metadata is inconsistent."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -354,7 +371,7 @@ static PyMemberDef oa_members[] = {
 static PyType_Slot oa_slots[] = {
     {Py_tp_dealloc, (void *)oa_dealloc},
     {Py_tp_repr, (void *)oa_repr},
-    {Py_tp_doc, (void *)"OffsetAllocator(capacity, *, sl_len=32, granularity=1)\n\n"
+    {Py_tp_doc, (void *)"OffsetAllocator(capacity, *, sl_len=32, granularity=1)\n--\n\n"
                         "TLSF over a range of offsets it never touches (a GPU buffer, a file, an\n"
                         "address range): all metadata is out of band. Manages [0, capacity)."},
     {Py_tp_members, oa_members},
@@ -373,7 +390,7 @@ static PyType_Spec oa_spec = {
 
 int offset_add_type(PyObject *m, core_state *st)
 {
-    st->OffsetType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &oa_spec, NULL);
+    st->OffsetType = new_type(m, &oa_spec);
     if (!st->OffsetType)
         return -1;
     return PyModule_AddType(m, st->OffsetType);

@@ -647,28 +647,33 @@ static PyObject *shared_repr(SharedHeapObject *self)
 
 static PyMethodDef shared_methods[] = {
     HEAP_SHARED_METHODS,
+    HEAP_CLOSE_METHODS("Detach this process from the segment (unmap it); the other processes go on "
+                       "with the heap. The SharedHeap that created the segment also removes its name, "
+                       "unless it was created with persist=True."),
     {"trim", (PyCFunction)flex_trim, METH_NOARGS,
-     "trim() -> int\n\nGive the whole pages inside every free block back to the system (for every "
-     "process); return the bytes of them that were resident."},
+     "trim($self, /)\n--\n\nGive the whole pages inside every free block back to the system (for every "
+     "process); return the bytes of them that were resident (an int)."},
     {"_arena", (PyCFunction)flex_arena, METH_NOARGS,
-     "_arena() -> memoryview\n\nThe bytes of the pool now, headers and all (for tests and tools)."},
+     "_arena($self, /)\n--\n\nA memoryview of the bytes of the pool now, headers and all (for tests and "
+     "tools)."},
     {"_hold", (PyCFunction)shared_hold, METH_O,
-     "_hold(seconds)\n\nTests only: sleep holding the lock (to be killed there)."},
+     "_hold($self, seconds, /)\n--\n\nTests only: sleep holding the lock (to be killed there)."},
     {"unlink", (PyCFunction)shared_unlink, METH_NOARGS,
-     "unlink()\n\nRemove the segment's name: no process can attach it any more; processes that "
+     "unlink($self, /)\n--\n\nRemove the segment's name: no process can attach it any more; processes that "
      "have it keep working until they close. FileNotFoundError if the name is gone already."},
     {"remove", (PyCFunction)shared_remove, METH_O | METH_STATIC,
-     "remove(name)\n\nRemove the name of a segment (one left behind by a process that was killed, "
+     "remove(name, /)\n--\n\nRemove the name of a segment (one left behind by a process that was killed, "
      "say). FileNotFoundError if there is none."},
     {"create", (PyCFunction)(void (*)(void))shared_create, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "create(name=None, *, max_size=None, sl_len=32, trim_threshold=None, persist=False) -> SharedHeap\n\n"
-     "A heap in a new shared memory segment (a random name when None; FileExistsError when taken). "
+     "create($type, /, name=None, *, max_size=None, sl_len=32, trim_threshold=None, persist=False)\n--\n\n"
+     "A SharedHeap in a new shared memory segment (a random name when None; FileExistsError when taken). "
      "max_size: 1 TiB by default (sparse). trim_threshold: None, pages go back only with trim(). The "
      "name is removed when this object closes in this process, unless persist=True."},
     {"attach", (PyCFunction)(void (*)(void))shared_attach, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "attach(name, *, trim_threshold=None) -> SharedHeap\n\nThe heap in the segment `name`, made by "
+     "attach($type, /, name, *, trim_threshold=None)\n--\n\nThe heap in the segment `name` (a SharedHeap), made by "
      "create() in any process."},
-    {"__reduce__", (PyCFunction)shared_reduce, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)shared_reduce, METH_NOARGS,
+     "__reduce__($self, /)\n--\n\nPickle as (SharedHeap.attach, (name,)): unpickling attaches the segment."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -714,10 +719,12 @@ static PyType_Slot shared_slots[] = {
     {Py_tp_traverse, (void *)heap_traverse},
     {Py_tp_clear, (void *)heap_clear},
     {Py_tp_free, (void *)PyObject_GC_Del},
-    {Py_tp_doc, (void *)"SharedHeap: one TLSF heap in a named shared memory segment, used by every\n"
+    {Py_tp_doc, (void *)"SharedHeap(*args, **kwargs)\n--\n\n"
+                        "One TLSF heap in a named shared memory segment, used by every\n"
                         "process that attaches it (create(), attach(), or unpickling). Offsets are\n"
                         "valid in every process; a process killed at any moment, even holding the\n"
-                        "lock, leaves a heap the others go on with."},
+                        "lock, leaves a heap the others go on with. Made by SharedHeap.create() or\n"
+                        "SharedHeap.attach(name): calling the class raises TypeError."},
     {Py_tp_members, shared_members},
     {Py_tp_methods, shared_methods},
     {Py_tp_getset, shared_getset},
@@ -741,7 +748,7 @@ int shared_add_type(PyObject *m, core_state *st)
         PyErr_NoMemory();
         return -1;
     }
-    st->SharedHeapType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &shared_spec, NULL);
+    st->SharedHeapType = new_type(m, &shared_spec);
     if (!st->SharedHeapType)
         return -1;
     return PyModule_AddType(m, st->SharedHeapType);

@@ -68,6 +68,8 @@ HIDDEN int flex_add_type(PyObject *m, core_state *st);
 HIDDEN int shared_add_type(PyObject *m, core_state *st);
 HIDDEN int offset_add_type(PyObject *m, core_state *st);
 HIDDEN int block_add_type(PyObject *m, core_state *st);
+/* A type of module m made from spec, with its text signature (module.c). */
+HIDDEN PyTypeObject *new_type(PyObject *m, PyType_Spec *spec);
 /* Fills the C API table (capi.c). */
 HIDDEN void capi_fill(TLSF_CAPI *api, PyTypeObject *heap_type);
 

@@ -8,7 +8,9 @@ the data is uploaded to them. A numpy array stands in for the GPU buffer here;
 with wgpu the upload is `device.queue.write_buffer(buffer, offset, data)`,
 with CuPy a slice of a cupy array.
 
-Run it: python examples/device_buffer.py   (needs numpy)
+Run it: python examples/device_buffer.py
+
+Needs: numpy (pip install 'tlsf[numpy]'; in a checkout, pip install '.[examples]').
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ numpy's default allocator gives the same numbers.
 
     python examples/numpy_flex.py [bodies] [steps]
 
-(needs numpy; the handler needs the C extension: with the pure-Python twin
-only heap.ndarray is used.)
+Needs: numpy (pip install 'tlsf[numpy]'; in a checkout, pip install '.[examples]').
+The handler needs the C extension: with the pure-Python twin only
+heap.ndarray is used.
 """
 
 from __future__ import annotations

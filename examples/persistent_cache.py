@@ -16,6 +16,8 @@ worst an entry written but not yet linked stays allocated: a leak, never a
 wrong value).
 
     python examples/persistent_cache.py cache.tlsf      # counts its own runs
+
+Needs: tlsf alone (no extra).
 """
 
 from __future__ import annotations

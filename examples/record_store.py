@@ -12,6 +12,8 @@ with add_range() when it is deleted (add_range coalesces touching ranges, so
 the free space merges exactly as if the allocator had made the record).
 
 Run it: python examples/record_store.py [path]
+
+Needs: tlsf alone (no extra).
 """
 
 from __future__ import annotations

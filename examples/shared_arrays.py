@@ -18,8 +18,8 @@ so drop the arrays first.
 
     python examples/shared_arrays.py [n] [workers] [fork|spawn|forkserver]
 
-(C extension only: SharedHeap raises NotImplementedError with TLSF_PURE_PYTHON=1;
-needs numpy.)
+Needs: numpy (pip install 'tlsf[numpy]'; in a checkout, pip install '.[examples]'),
+and the C extension: SharedHeap raises NotImplementedError with TLSF_PURE_PYTHON=1.
 """
 
 from __future__ import annotations

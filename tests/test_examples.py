@@ -14,6 +14,7 @@ import pytest
 import tlsf
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NEEDS_NUMPY = "this example needs numpy (its docstring says so): pip install 'tlsf[numpy]'"
 
 
 def load(name: str):
@@ -92,7 +93,7 @@ def test_record_store_main(tmp_path, capsys):
 
 
 def test_device_buffer():
-    np = pytest.importorskip("numpy")
+    np = pytest.importorskip("numpy", reason=NEEDS_NUMPY)
     db = load("device_buffer")
     gpu = db.DeviceBuffer(1 << 20)
     rng = np.random.default_rng(1)
@@ -111,6 +112,16 @@ def test_device_buffer():
         gpu.release(b)
     assert [blk.used for blk in gpu.space.walk()] == [False]
     db.main()
+
+
+def test_persistent_cache_main(tmp_path):
+    """The script counts its own runs in the file."""
+    path = str(tmp_path / "cache.tlsf")
+    for run in (1, 2):
+        out = subprocess.run([sys.executable, str(EXAMPLES / "persistent_cache.py"), path],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert f"run {run}, {run + 1} keys" in out.stdout
 
 
 def test_persistent_cache_survives_restart_and_kill(tmp_path):
@@ -163,7 +174,7 @@ def test_shared_arrays(method, monkeypatch):
     import importlib
     import multiprocessing
 
-    np = pytest.importorskip("numpy")
+    np = pytest.importorskip("numpy", reason=NEEDS_NUMPY)
     if tlsf.IMPLEMENTATION != "c":
         pytest.skip("SharedHeap needs the C extension")
     if method not in multiprocessing.get_all_start_methods() or not os.path.isdir("/dev/shm"):
@@ -193,7 +204,7 @@ def test_shared_arrays(method, monkeypatch):
 def test_numpy_flex():
     """The simulation in a FlexHeap gives numpy's own numbers, every temporary
     from the heap (the handler: C only), and only the state is left in it."""
-    pytest.importorskip("numpy")
+    pytest.importorskip("numpy", reason=NEEDS_NUMPY)
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / "numpy_flex.py"), "60", "10"],
         capture_output=True,

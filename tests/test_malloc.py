@@ -415,7 +415,7 @@ def test_a_recorded_trace_replays_through_a_heap(library, tmp_path):
     r = subprocess.run([sys.executable, "-m", "tlsf", "bench", "--trace", str(trace), "--rounds", "1",
                         "--ops", "5000"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert f"trace {trace}: 5000 operations" in r.stdout
+    assert f"trace {trace}: 5,000 operations" in r.stdout
 
 
 def test_each_process_writes_its_own_trace(library, tmp_path):

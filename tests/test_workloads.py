@@ -21,7 +21,9 @@ N = 100_000
 @pytest.fixture(scope="module")
 def gen_trace():
     if not GEN_TRACE.exists():
-        pytest.skip(f"the shared generator is not beside the checkout ({GEN_TRACE})")
+        pytest.skip(f"compares tlsf.workloads with the reference trace generator gen_trace.py, which is not "
+                    f"part of this repository: looked for in shared/workloads beside the checkout "
+                    f"({GEN_TRACE}), not found")
     spec = importlib.util.spec_from_file_location("gen_trace", GEN_TRACE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

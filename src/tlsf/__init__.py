@@ -14,6 +14,8 @@ arrays in a heap (a memory handler, heap.ndarray()).
 (LD_PRELOAD it, or ``python -m tlsf run -- COMMAND``; tlsf.malloc).
 The heaps are the C core when the extension is built, else the pure-Python twin
 `tlsf.pure` (forced with TLSF_PURE_PYTHON=1); `tlsf.IMPLEMENTATION` says which.
+When the twin is in use because the C core failed to build or to import,
+`import tlsf` says so with a RuntimeWarning (none with TLSF_PURE_PYTHON=1).
 """
 
 from __future__ import annotations
@@ -27,15 +29,22 @@ from tlsf.malloc import malloc_library as malloc_library  # not in __all__: no t
 __version__ = "0.1.0"
 
 IMPLEMENTATION = "python"
+_core_error: ImportError | None = None
 if os.environ.get("TLSF_PURE_PYTHON", "") in ("", "0"):
     try:
         from tlsf._core import Block, FlexHeap, Heap, OffsetAllocator, SharedHeap
-    except ImportError:
-        pass
+    except ImportError as e:
+        _core_error = e
     else:
         IMPLEMENTATION = "c"
 if IMPLEMENTATION == "python":
     from tlsf.pure import Block, FlexHeap, Heap, OffsetAllocator, SharedHeap  # type: ignore[assignment]
+if _core_error is not None:  # the twin, not chosen: a RuntimeWarning says why (tlsf/_build.py)
+    from tlsf._build import warn_fallback
+
+    warn_fallback(_core_error)
+    del warn_fallback
+del _core_error
 
 
 def get_include() -> str:

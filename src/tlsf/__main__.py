@@ -2,8 +2,13 @@
 replays a standard workload through a Heap, a FlexHeap and an
 OffsetAllocator and verifies them.
 
-python -m tlsf bench [...]: the benchmark against the peers (tlsf.bench).
-python -m tlsf run [...] -- COMMAND: a program on tlsf's malloc (tlsf.malloc).
+subcommands (python -m tlsf SUBCOMMAND --help for each):
+  bench [...]                   the benchmark against the peers (tlsf.bench)
+  replay WORKLOAD_OR_TRACE      every operation timed through chosen allocators:
+                                timeline, latency, heap at the peak (tlsf.replay)
+  map WORKLOAD_OR_TRACE         the layout of a heap after a replay, as text or
+                                a picture (tlsf.heapmap, tlsf.plot)
+  run [...] -- COMMAND          a program on tlsf's malloc (tlsf.malloc)
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from itertools import islice
 from typing import Any, Callable
 
 import tlsf
-from tlsf.bench import realloc_by_resize
+from tlsf._cli import Parser, plural, positive_int
+from tlsf.bench import max_live_bytes, realloc_by_resize, records
 from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops
 
 
@@ -46,34 +52,51 @@ def replay(alloc: Any, free: Any, realloc: Callable[[int, int], int],
     return {"peak_live": peak, "high_water": high, "live_at_end": len(offsets)}
 
 
+SUBCOMMANDS = {
+    "bench": ("tlsf.bench", "main"),
+    "replay": ("tlsf.replay", "main"),
+    "map": ("tlsf.replay", "map_main"),
+    "run": ("tlsf.malloc", "main"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        from tlsf.bench import main as bench
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        import importlib
 
-        return bench(argv[1:])
-    if argv[:1] == ["run"]:
-        from tlsf.malloc import main as run_program
-
-        return run_program(argv[1:])
-    p = argparse.ArgumentParser(prog="python -m tlsf", description=__doc__)
+        module, function = SUBCOMMANDS[argv[0]]
+        return int(getattr(importlib.import_module(module), function)(argv[1:]))
+    p = Parser(prog="python -m tlsf", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    version = f"tlsf {tlsf.__version__} ({tlsf.IMPLEMENTATION}), Python {sys.version.split()[0]}"
+    p.add_argument("--version", action="version", version=version)
     p.add_argument("--workload", default="mixed", choices=sorted(WORKLOADS))
-    p.add_argument("--ops", type=int, default=None, help="replay only the first N records")
-    p.add_argument("--capacity", type=int, default=256 << 20, help="heap size in bytes")
+    p.add_argument("--ops", type=positive_int, default=None, help="replay only the first N records")
+    p.add_argument("--capacity", type=positive_int, default=256 << 20, help="heap size in bytes")
     a = p.parse_args(argv)
+    ops = list(islice(iter_ops(a.workload), a.ops))
+    need = max_live_bytes(records(ops, None))
+    if a.capacity < need:
+        p.error(f"--capacity {a.capacity:,}: the workload needs at least {need:,} bytes live at its peak")
 
     print(f"tlsf {tlsf.__version__}, implementation: {tlsf.IMPLEMENTATION}")
-    print(f"self-check: replaying workload {a.workload!r} ({WORKLOADS[a.workload][0]})")
-    ops = list(islice(iter_ops(a.workload), a.ops))
-    with tlsf.Heap(a.capacity) as heap:
-        check(f"tlsf.Heap({a.capacity})", heap, lambda: replay(heap.alloc, heap.free, heap.realloc, ops), ops)
-    with tlsf.FlexHeap(a.capacity) as flex:
-        check(f"tlsf.FlexHeap({a.capacity}), starting empty", flex,
-              lambda: replay(flex.alloc, flex.free, flex.realloc, ops), ops)
-        print(f"  grew to {flex.size:,} bytes; trim() gave back {flex.trim():,} resident bytes")
-    oa = tlsf.OffsetAllocator(a.capacity)
-    check(f"tlsf.OffsetAllocator({a.capacity})", oa,
-          lambda: replay(oa.alloc, oa.free, realloc_by_resize(oa), ops), ops)
+    print(f"self-check: replaying {plural(len(ops), 'operation')} of workload {a.workload!r} "
+          f"({WORKLOADS[a.workload][0]})")
+    try:
+        with tlsf.Heap(a.capacity) as heap:
+            check(f"tlsf.Heap({a.capacity})", heap,
+                  lambda: replay(heap.alloc, heap.free, heap.realloc, ops), ops)
+        with tlsf.FlexHeap(a.capacity) as flex:
+            check(f"tlsf.FlexHeap({a.capacity}), starting empty", flex,
+                  lambda: replay(flex.alloc, flex.free, flex.realloc, ops), ops)
+            print(f"  grew to {flex.size:,} bytes; trim() gave back {flex.trim():,} resident bytes")
+        oa = tlsf.OffsetAllocator(a.capacity)
+        check(f"tlsf.OffsetAllocator({a.capacity})", oa,
+              lambda: replay(oa.alloc, oa.free, realloc_by_resize(oa), ops), ops)
+    except (tlsf.OutOfMemoryError, ValueError) as e:
+        # The capacity holds the live bytes but not the heap's own overhead and fragmentation.
+        p.exit(2, f"{p.prog}: error: --capacity {a.capacity:,} is too small for this workload ({e})\n")
     return 0
 
 

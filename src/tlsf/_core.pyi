@@ -1,10 +1,14 @@
 """Type stub of tlsf._core, the CPython binding of the C core (sources: binding/)."""
 
 import sys
+from array import array
 from collections.abc import Iterable, Iterator
 from os import PathLike
 from types import TracebackType
-from typing import Any, Final, SupportsIndex, TypeVar, final
+from typing import Any, Final, SupportsIndex, TypeVar, final, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from tlsf._records import BlockInfo, Stats
 
@@ -27,8 +31,14 @@ class _HeapLike:
     def free(self, offset: SupportsIndex) -> None: ...
     def realloc(self, offset: SupportsIndex, size: SupportsIndex) -> int: ...
     def usable_size(self, offset: SupportsIndex) -> int: ...
-    def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> Any:
-        """array('q') of the offsets, or an int64 ndarray when `sizes` is one."""
+    @overload
+    def alloc_many(  # type: ignore[overload-overlap]  # an ndarray is a buffer too: it comes first
+        self, sizes: np.ndarray[Any, Any], align: SupportsIndex = 1
+    ) -> npt.NDArray[np.int64]:
+        """The offsets as an int64 numpy.ndarray when `sizes` is a numpy.ndarray (exactly)."""
+    @overload
+    def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> array[int]:
+        """The offsets as an array.array('q') (signed 64-bit). All or nothing."""
     def free_many(self, offsets: _Buffer | Iterable[SupportsIndex]) -> None: ...
     @property
     def capacity(self) -> int: ...
@@ -37,16 +47,24 @@ class _HeapLike:
     @property
     def closed(self) -> bool: ...
     def stats(self) -> Stats: ...
-    def walk(self) -> Iterator[BlockInfo]: ...
+    def walk(self) -> Iterator[BlockInfo]:
+        """Every block of every pool in address order; BlockInfo.offset is the block's
+        start (its header): allocation_of(block) is the offset alloc() returned."""
+    def allocation_of(self, block: BlockInfo, /) -> int:
+        """The offset alloc() returned for a block of walk() (block.offset plus the
+        header's size): what free(), view() and usable_size() take."""
     def check(self) -> None: ...
     def view(self, offset: SupportsIndex, size: SupportsIndex | None = None) -> memoryview: ...
     def block(self, size: SupportsIndex, align: SupportsIndex = 1) -> Block: ...
-    def ndarray(self, shape: Any, dtype: Any = float, *, align: int | None = None, order: str = "C") -> Any:
-        """A numpy.ndarray in an allocation of its own (tlsf.numpy.ndarray)."""
-    def ndarray_at(self, offset: SupportsIndex, shape: Any, dtype: Any = float) -> Any:
-        """A numpy.ndarray over the live allocation at offset (tlsf.numpy.ndarray_at)."""
+    def ndarray(
+        self, shape: Any, dtype: Any = None, *, align: int | None = None, order: str = "C"
+    ) -> np.ndarray[Any, Any]:
+        """A numpy.ndarray in an allocation of its own (tlsf.numpy.ndarray); dtype None: float64."""
+    def ndarray_at(self, offset: SupportsIndex, shape: Any, dtype: Any = None) -> np.ndarray[Any, Any]:
+        """A numpy.ndarray over the live allocation at offset (tlsf.numpy.ndarray_at); dtype None: float64."""
     def close(self) -> None: ...
-    def __enter__(self: _H) -> _H: ...
+    def __enter__(self: _H) -> _H:
+        """The heap itself; the end of the `with` block closes it."""
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -164,7 +182,7 @@ class SharedHeap(_GrowingHeapLike):
     @classmethod
     def attach(cls, name: str, *, trim_threshold: SupportsIndex | None = None) -> SharedHeap: ...
     @staticmethod
-    def remove(name: str) -> None: ...
+    def remove(name: str, /) -> None: ...
     def unlink(self) -> None: ...
     def _hold(self, seconds: float) -> None: ...
     def __reduce__(self) -> tuple[Any, tuple[str]]: ...
@@ -198,9 +216,14 @@ class OffsetAllocator:
         """In place only: True when the allocation now holds `size` bytes (shrunk, or
         grown into free space right after it), False when it cannot grow (unchanged)."""
     def usable_size(self, offset: SupportsIndex) -> int: ...
-    def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> Any:
-        """array('Q') of the offsets (any 64-bit offset), or a uint64 ndarray when `sizes`
-        is an ndarray. All or nothing."""
+    @overload
+    def alloc_many(  # type: ignore[overload-overlap]  # an ndarray is a buffer too: it comes first
+        self, sizes: np.ndarray[Any, Any], align: SupportsIndex = 1
+    ) -> npt.NDArray[np.uint64]:
+        """The offsets as a uint64 numpy.ndarray when `sizes` is a numpy.ndarray (exactly)."""
+    @overload
+    def alloc_many(self, sizes: _Buffer | Iterable[SupportsIndex], align: SupportsIndex = 1) -> array[int]:
+        """The offsets as an array.array('Q') (unsigned 64-bit: any offset). All or nothing."""
     def free_many(self, offsets: _Buffer | Iterable[SupportsIndex]) -> None:
         """Every offset is validated (live, listed once) before any is freed."""
     def add_range(self, offset: SupportsIndex, size: SupportsIndex) -> None:
@@ -216,5 +239,9 @@ class OffsetAllocator:
     @property
     def sl_len(self) -> int: ...
     def stats(self) -> Stats: ...
-    def walk(self) -> Iterator[BlockInfo]: ...
+    def walk(self) -> Iterator[BlockInfo]:
+        """Every block of every range in address order; no headers: BlockInfo.offset is
+        what alloc() returned for a used block (allocation_of(block) too)."""
+    def allocation_of(self, block: BlockInfo, /) -> int:
+        """The offset alloc() returned for a block of walk(): block.offset itself."""
     def check(self) -> None: ...

@@ -16,9 +16,14 @@ class Stats(NamedTuple):
 
 
 class BlockInfo(NamedTuple):
-    """One block of a pool, as listed by walk()."""
+    """One block of a pool, as listed by walk().
 
-    offset: int  #: start of the block (its header), from the start of memory
+    For the heaps (Heap, FlexHeap, SharedHeap) a block starts with its header,
+    so offset is not the offset alloc() returned for it;
+    ``heap.allocation_of(block)`` is, on every heap type and on
+    OffsetAllocator (whose blocks have no header), what free() takes."""
+
+    offset: int  #: start of the block (its header, on a heap), from the start of memory
     size: int  #: whole block, header included
     used: bool
 

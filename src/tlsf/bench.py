@@ -16,6 +16,7 @@ only resizes in place, as resize or else allocate + free.
 
 from __future__ import annotations
 
+import argparse
 import json
 import mmap
 import statistics
@@ -29,6 +30,7 @@ from typing import Any
 
 import tlsf
 from tlsf import pure
+from tlsf._cli import Parser, clear_progress, environment, output_file, plural, positive_int, speed
 from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops, read_trace
 
 Records = list[tuple[int, int, int, int]]  # (op, id, size, alignment)
@@ -212,6 +214,18 @@ def contenders() -> list[Contender]:
     return [c for c in found if c is not None]
 
 
+def unavailable() -> list[str]:
+    """What contenders() leaves out on this installation, and why."""
+    out = []
+    if tlsf.IMPLEMENTATION != "c":
+        out.append("tlsf's C core (not built, or TLSF_PURE_PYTHON set: only the twins run)")
+    if _floor_contender() is None:
+        out.append("floor (the extension tlsf._floor was not built)")
+    if _offset_allocator_contender() is None:
+        out.append("TLSFAllocator (pip install tlsfallocator, or the bench extra)")
+    return out
+
+
 # --------------------------------------------------------------- measurement
 
 
@@ -262,28 +276,38 @@ def records(source: Iterable[tuple[int, int, int, int]], ops_limit: int | None) 
             for op, ident, size, align_log2 in islice(source, ops_limit)]  # fmt: skip
 
 
-def trace_capacity(ops: Records) -> int:
-    """A capacity that a recorded trace fits in whatever the allocator: four
-    times its peak of live bytes plus twice its largest request, 64 MiB more."""
+def max_live_bytes(ops: Records) -> int:
+    """The peak of live requested bytes: no heap smaller than this can replay ops."""
     live: dict[int, int] = {}
-    total = peak = largest = 0
+    total = peak = 0
     for op, ident, size, _ in ops:
         total -= live.pop(ident, 0)
         if op != FREE:
             live[ident] = size
             total += size
-            largest = max(largest, size)
         peak = max(peak, total)
-    return 4 * peak + 2 * largest + (64 << 20)
+    return peak
+
+
+def trace_capacity(ops: Records) -> int:
+    """A capacity that a recorded trace fits in whatever the allocator: four
+    times its peak of live bytes plus twice its largest request, 64 MiB more."""
+    largest = max((size for op, _, size, _ in ops if op != FREE), default=0)
+    return 4 * max_live_bytes(ops) + 2 * largest + (64 << 20)
+
+
+def prefaulted(capacity: int) -> bytearray:
+    """One buffer for every heap, its pages touched once: page faults are the
+    operating system's cost, not the allocator's."""
+    memory = bytearray(capacity)
+    memory[:: mmap.PAGESIZE] = bytes(len(range(0, capacity, mmap.PAGESIZE)))
+    return memory
 
 
 def run(name: str, ops: Records, rounds: int, capacity: int,
         progress: Callable[[str], None]) -> list[Result]:
     n_ids = 1 + max(r[1] for r in ops)
-    # One buffer for every heap, its pages touched once: page faults are the
-    # operating system's cost, not the allocator's.
-    memory = bytearray(capacity)
-    memory[:: mmap.PAGESIZE] = bytes(len(range(0, capacity, mmap.PAGESIZE)))
+    memory = prefaulted(capacity)
     cs = contenders()
     results = {c.name: Result(c.name) for c in cs}
     for r in range(rounds):
@@ -361,13 +385,13 @@ def table(title: str, results: Sequence[Result]) -> str:
         lines.append(f"{shared.name} takes {shared.median / flex.median:.2f}x the time of {flex.name}, "
                      "both starting empty")  # fmt: skip
     for lead in ("tlsf.Heap (C)", "tlsf.OffsetAllocator (C)", "tlsf.pure.Heap", "tlsf.pure.OffsetAllocator"):
-        if lead in by:
-            others = [r for r in results if r.name not in (lead, "floor")
-                      and "FlexHeap" not in r.name and "SharedHeap" not in r.name]  # fmt: skip
-            lines.append(
-                f"{lead} is faster than: "
-                + ", ".join(f"{r.name} {r.median / by[lead].median:.2f}x" for r in others)
-            )
+        # Each engine against the peers and, for the C core, its own twin: the
+        # pairs a user chooses between (growing heaps are compared above).
+        others = [r for r in results if r.name not in (lead, "floor") and "FlexHeap" not in r.name
+                  and "SharedHeap" not in r.name and not (lead.startswith("tlsf.pure") and "(C)" in r.name)]
+        if lead in by and others:
+            lines.append(f"{lead}: " + ", ".join(f"{speed(by[lead].median, r.median)} {r.name}"
+                                                 for r in others))
     return "\n".join(lines)
 
 
@@ -383,36 +407,35 @@ def _report(bench: Any, n: int, rounds: int, json_path: str | None) -> int:
     """Runs one of the separate benches (bench_shared, bench_numpy: measure and
     table) sized by n, prints its table, and writes its figures to json_path."""
     measured = bench.measure(n, rounds, progress)
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\x1b[K")
+    clear_progress()
     print(bench.table(n, rounds, measured))
     if json_path:
         with open(json_path, "w") as f:
-            json.dump(measured, f, indent=2)
+            json.dump({**environment(bench=bench.__name__, n=n, rounds=rounds), "results": measured}, f,
+                      indent=2)
     return 0
 
 
 def main(argv: Sequence[str]) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m tlsf bench", description=__doc__)
+    p = Parser(prog="python -m tlsf bench", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", default="mixed", choices=sorted(WORKLOADS))
     p.add_argument("--all", action="store_true", help="every workload")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--ops", type=int, default=None, help="only the first N records")
-    p.add_argument("--capacity", type=int, default=None,
+    p.add_argument("--rounds", type=positive_int, default=5, help="timed replays per allocator (default 5)")
+    p.add_argument("--ops", type=positive_int, default=None, help="only the first N records")
+    p.add_argument("--capacity", type=positive_int, default=None,
                    help="bytes of each heap (default 256 MiB; for a trace, what its peak needs)")
     p.add_argument("--trace", metavar="FILE",
                    help="replay a recorded trace (python -m tlsf run --trace FILE -- ...) instead")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--trim", type=int, metavar="MIB", nargs="?", const=1024,
+    p.add_argument("--json", metavar="FILE", type=output_file, help="also write the results as JSON")
+    p.add_argument("--trim", type=positive_int, metavar="MIB", nargs="?", const=1024,
                    help="instead: memory given back after freeing 99%% of MIB (default 1024) "
                         "MiB, FlexHeap against glibc (tlsf.bench_trim)")  # fmt: skip
-    p.add_argument("--shared", type=int, metavar="N", nargs="?", const=500_000,
+    p.add_argument("--shared", type=positive_int, metavar="N", nargs="?", const=500_000,
                    help="instead: SharedHeap against a SharedMemory per object, shared-allocator, "
                         "2 processes on one heap, numpy arrays filled by pool workers; N (default "
                         "500000) sizes the loops (tlsf.bench_shared)")  # fmt: skip
-    p.add_argument("--numpy", type=int, metavar="N", nargs="?", const=200_000,
+    p.add_argument("--numpy", type=positive_int, metavar="N", nargs="?", const=200_000,
                    help="instead: numpy's memory handler over a tlsf heap (tlsf.numpy) against numpy's "
                         "default and numpy-allocator + TLSFAllocator, a numpy workload, heap.ndarray; "
                         "N (default 200000) sizes the loops (tlsf.bench_numpy)")  # fmt: skip
@@ -433,7 +456,7 @@ def main(argv: Sequence[str]) -> int:
         try:
             import numpy  # noqa: F401
         except ImportError:
-            p.error("--numpy: numpy is not installed")
+            p.error("--numpy: numpy is not installed (pip install numpy)")
         from tlsf import bench_numpy
 
         return _report(bench_numpy, a.numpy, a.rounds, a.json)
@@ -448,17 +471,28 @@ def main(argv: Sequence[str]) -> int:
     else:
         names = sorted(WORKLOADS) if a.all else [a.workload]
         sources = [(name, records(iter_ops(name), a.ops)) for name in names]
+    if a.capacity is not None:
+        for name, ops in sources:
+            if a.capacity < max_live_bytes(ops):
+                p.error(f"--capacity {a.capacity:,}: {name} needs at least {max_live_bytes(ops):,} bytes "
+                        "live at its peak")
     print(f"tlsf {tlsf.__version__} ({tlsf.IMPLEMENTATION}), Python {sys.version.split()[0]}, "
-          f"{a.rounds} rounds, median per operation (one op = one alloc, free or realloc)")
+          f"{plural(a.rounds, 'round')}, median per operation (one op = one alloc, free or realloc)")
+    for missing in unavailable():
+        print(f"not measured here: {missing}")
     report: dict[str, Any] = {}
     for name, ops in sources:
         capacity = a.capacity or (trace_capacity(ops) if a.trace else 256 << 20)
-        results = run(name, ops, a.rounds, capacity, progress)
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\x1b[K")
-        title = (f"trace {name}: {len(ops)} operations, heaps of {capacity >> 20} MiB" if a.trace
-                 else f"workload {name!r}: {WORKLOADS[name][0]}")  # fmt: skip
-        print(table(title, results), flush=True)
+        try:
+            results = run(name, ops, a.rounds, capacity, progress)
+        except tlsf.OutOfMemoryError as e:
+            clear_progress()
+            p.exit(2, f"{p.prog}: error: {name} does not fit in heaps of {capacity:,} bytes ({e}); "
+                      "give a larger --capacity\n")
+        clear_progress()
+        what = f"trace {name}" if a.trace else f"workload {name!r} ({WORKLOADS[name][0]})"
+        print(table(f"{what}: {plural(len(ops), 'operation')}, heaps of {capacity >> 20} MiB", results),
+              flush=True)
         report[name] = [
             {"allocator": r.name, "ns_per_op": r.median, "times": r.times,
              "high_water": r.high_water, "peak_live": r.peak_live,
@@ -467,5 +501,7 @@ def main(argv: Sequence[str]) -> int:
         ]
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(report, f, indent=2)
+            json.dump({**environment(rounds=a.rounds, ops={name: len(ops) for name, ops in sources},
+                                     not_measured=unavailable()),
+                       "results": report}, f, indent=2)
     return 0

@@ -122,28 +122,28 @@ def _rlsf_stress(seed: int, n_ops: int) -> Iterator[Op]:
 
 WORKLOADS: dict[str, tuple[str, Callable[[], Iterator[Op]]]] = {
     "mixed": (
-        "1M ops, log-uniform 16 B..64 KiB, up to 10,000 live, free p=0.5",
+        "log-uniform 16 B..64 KiB, up to 10,000 live, free p=0.5",
         lambda: _churn(0x5EED2024, 1_000_000, 10_000, _log_uniform(16, 4096.0)),
     ),
     "small": (
-        "1M ops, uniform 1..256 B, up to 20,000 live, free p=0.5",
+        "uniform 1..256 B, up to 20,000 live, free p=0.5",
         lambda: _churn(0x5A11, 1_000_000, 20_000, lambda r: 1 + r.below(256)),
     ),
     "uniform": (
-        "500k ops, every request 3,000 B (not a size class), up to 20,000 live",
+        "every request 3,000 B (not a size class), up to 20,000 live",
         lambda: _churn(0xC0FFEE, 500_000, 20_000, lambda r: 3000),
     ),
     "realloc": (
-        "500k ops, log-uniform 16 B..64 KiB, 30% realloc, up to 5,000 live",
+        "log-uniform 16 B..64 KiB, 30% realloc, up to 5,000 live",
         lambda: _churn(0x4EA1, 500_000, 5_000, _log_uniform(16, 4096.0), 0.35, 0.3),
     ),
     "aligned": (
-        "500k ops, log-uniform 16 B..16 KiB, alignment 16..4096, up to 5,000 live",
+        "log-uniform 16 B..16 KiB, alignment 16..4096, up to 5,000 live",
         lambda: _churn(0xA11C, 500_000, 5_000, _log_uniform(16, 1024.0),
                        align_fn=lambda r: 4 + r.below(9)),
     ),
     "rlsf-stress": (
-        "~1M ops, rlsf's benchmark: 10 size ranges 1..255 B, align 4..32, free slot i then alloc",
+        "rlsf's benchmark: 10 size ranges 1..255 B, align 4..32, free slot i then alloc",
         lambda: _rlsf_stress(0x12345689, 1_000_000),
     ),
 }
@@ -156,8 +156,12 @@ def iter_ops(name: str) -> Iterator[Op]:
 
 def write_trace(name: str, path: str) -> tuple[int, int]:
     """Write workload `name` as a trace file; returns (n_ops, n_ids)."""
-    ops = list(iter_ops(name))
-    n_ids = 1 + max(op[1] for op in ops)
+    return write_ops(list(iter_ops(name)), path)
+
+
+def write_ops(ops: list[Op], path: str) -> tuple[int, int]:
+    """Write records (op, id, size, align_log2) as a trace file; returns (n_ops, n_ids)."""
+    n_ids = 1 + max((op[1] for op in ops), default=-1)
     pack = RECORD.pack
     with open(path, "wb") as f:
         f.write(HEADER.pack(MAGIC, len(ops), n_ids))
@@ -179,4 +183,4 @@ def read_trace(path: str) -> Iterator[Op]:
 
 
 __all__ = ["ALLOC", "FREE", "REALLOC", "WORKLOADS", "SplitMix64", "iter_ops", "read_trace",
-           "write_trace"]
+           "write_ops", "write_trace"]

@@ -3,7 +3,7 @@ public classes (`Heap`, `OffsetAllocator`).
 
 The C binding does the same (binding/args.h, batch.c, memory.c, errors.c:
 as_size, as_pow2, as_range_arg, batch_values, offsets_result, is_size_arg,
-plain_data_format, oom_error). Every
+plain_data_format, oom_error, block_allocation: allocation_of). Every
 argument is converted before an allocator is touched: an ``__index__`` that
 uses the allocator runs first.
 """
@@ -16,6 +16,7 @@ from operator import index
 from typing import Any
 
 from tlsf._errors import OutOfMemoryError
+from tlsf._records import BlockInfo
 from tlsf.pure.classes import U64_MAX
 
 
@@ -117,6 +118,18 @@ def plain_data_format(fmt: str) -> bool:
     return True
 
 
+def allocation_of(block: Any, header: int) -> int:
+    """allocation_of(block) of a heap or allocator whose block header has
+    `header` bytes (0 for OffsetAllocator): the offset alloc() returned for a
+    block that walk() listed, a tlsf.BlockInfo. Arithmetic only, as
+    block_allocation in C (errors.c)."""
+    if not isinstance(block, BlockInfo) or tuple.__len__(block) < 1:
+        raise TypeError(
+            f"allocation_of() argument must be a tlsf.BlockInfo (from walk()), not {type(block).__name__}"
+        )
+    return index(tuple.__getitem__(block, 0)) + header
+
+
 def no_copy(obj: object, *args: Any) -> Any:
     """What copy and pickle get from a heap or allocator, as from the C types
     (which have no __reduce__): a TypeError. Each owns its metadata (and a
@@ -142,6 +155,7 @@ def is_size_arg(memory: Any) -> bool:
 
 __all__ = [
     "align_arg",
+    "allocation_of",
     "integers",
     "is_size_arg",
     "no_copy",

@@ -19,6 +19,13 @@ from .tlsf import HeapBase, exported_view
 
 
 class Block:
+    """One allocation of a heap that frees itself, made by heap.block(size,
+    align=1) (calling the class raises TypeError); mirrors binding/block.c.
+
+    Its bytes through the buffer protocol (Python 3.12+ here): memoryview(block),
+    numpy.frombuffer(block); on every Python: block.view(). Freed by free(), at
+    the end of a `with` block, or when the last reference goes."""
+
     __slots__ = ("__weakref__", "_exports", "_freed", "_heap", "_offset", "_size")
     _exports: list[weakref.ref[Any]]
     _freed: bool
@@ -53,6 +60,8 @@ class Block:
             heap.free(self._offset)
 
     def view(self) -> memoryview:
+        """A writable memoryview of the block's bytes, as memoryview(block); it
+        keeps the block alive."""
         if self._freed:
             raise ValueError("block is freed")
         heap = self._heap
@@ -75,6 +84,8 @@ class Block:
             buffer.release()
 
     def free(self) -> None:
+        """Free the allocation now. Idempotent; BufferError while views of the
+        block are alive."""
         live = sum(r() is not None for r in self._exports)
         if live:
             exports = f"{live} export{'' if live == 1 else 's'}"
@@ -91,9 +102,13 @@ class Block:
             self._release(defer=True)
 
     def __enter__(self) -> Block:
+        """Return the block itself; the end of the `with` block frees it (__exit__)."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """free() the block, with or without an exception (which is not
+        suppressed: return None): its allocation goes back to the heap.
+        BufferError while views of it are alive."""
         self.free()
 
     def __len__(self) -> int:
@@ -104,18 +119,22 @@ class Block:
 
     @property
     def offset(self) -> int:
+        """The allocation's payload offset in its heap."""
         return self._offset
 
     @property
     def size(self) -> int:
+        """Bytes of the block (as asked for; its buffer's length)."""
         return self._size
 
     @property
     def heap(self) -> Any:
+        """The heap it was allocated from."""
         return self._heap
 
     @property
     def freed(self) -> bool:
+        """True once the allocation is freed."""
         return self._freed
 
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]

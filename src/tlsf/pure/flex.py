@@ -333,7 +333,7 @@ class FlexHeap(HeapBase):
         trim_threshold: int | None = DEFAULT_TRIM_THRESHOLD,
         hugepages: bool = False,
     ) -> FlexHeap:
-        """A new heap in a new file (max_size: 16 GiB by default). exist_ok:
+        """A new FlexHeap in a new file (max_size: 16 GiB by default). exist_ok:
         open the heap the file holds instead of failing."""
         size = DEFAULT_FILE_MAX_SIZE if max_size is None else max_size_arg(max_size)
         sl_len = index(sl_len)
@@ -380,7 +380,7 @@ class FlexHeap(HeapBase):
         trim_threshold: int | None = DEFAULT_TRIM_THRESHOLD,
         hugepages: bool = False,
     ) -> FlexHeap:
-        """The heap in a file, every allocation as it was. A file not closed
+        """The heap in a file (a FlexHeap), every allocation as it was. A file not closed
         cleanly must be consistent, or opened with recover=True, which
         rebuilds it from its chain of block headers."""
         trim = trim_threshold_arg(trim_threshold)
@@ -518,6 +518,21 @@ class FlexHeap(HeapBase):
         os.close(self._fd)  # drops the lock
         self._fd = -1
 
+    def close(self) -> None:
+        """Give back the heap's reservation of address space and its pages; a
+        file heap is marked closed cleanly and unmapped, and its file closed
+        (which another FlexHeap may then open). Idempotent; BufferError while
+        views or Blocks not freed are alive (the heap stays open)."""
+        HeapBase.close(self)
+
+    def __exit__(self, *exc: object) -> None:
+        """close() the heap, with or without an exception (which is not
+        suppressed: return None). Give back the heap's reservation of address
+        space and its pages; a file heap is marked closed cleanly and
+        unmapped, and its file closed (which another FlexHeap may then open).
+        BufferError while views or Blocks not freed are alive."""
+        HeapBase.close(self)
+
     def flush(self) -> None:
         """Write what the heap file holds to stable storage (msync and fsync),
         so that it survives a power loss too; nothing to do for anonymous memory."""
@@ -554,11 +569,11 @@ class FlexHeap(HeapBase):
 
     def trim(self) -> int:
         """Give the whole pages inside every free block back to the system;
-        return the bytes of them that were resident."""
+        return the bytes of them that were resident (an int)."""
         with self._lock: return atomic(self._core(), Flex.trim)  # noqa: E701  # fmt: skip
 
     def _arena(self) -> memoryview:
-        """The bytes of the pool now, headers and all (for tests and tools)."""
+        """A memoryview of the bytes of the pool now, headers and all (for tests and tools)."""
         with self._lock:
             self._core()  # open
             return exported_view(self._base, 0, self._flex.size, self._views)

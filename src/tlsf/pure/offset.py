@@ -37,13 +37,26 @@ import threading
 from array import array
 from collections.abc import Iterator, Sequence
 from operator import index
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
-from tlsf.pure.args import align_arg, integers, no_copy, offsets_result, oom, range_arg, size_arg
+from tlsf.pure.args import (
+    align_arg,
+    allocation_of,
+    integers,
+    no_copy,
+    offsets_result,
+    oom,
+    range_arg,
+    size_arg,
+)
 from tlsf.pure.classes import CLASS_NONE, U64_MAX, Classes
 from tlsf.pure.journal import MISSING, atomic, register
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # ----------------------------------------------------------------------- layout
 
@@ -757,6 +770,9 @@ class OffsetAllocator:
     # that takes the lock (as in Heap, which says why).
 
     def alloc(self, size: int, align: int = 1) -> int:
+        """O(1). Return the offset (an int) of size bytes (rounded up to the
+        granularity; size 0 takes one granule), a multiple of align (a power
+        of two). OutOfMemoryError if nothing fits."""
         if size.__class__ is not int or size < 0:
             size = size_arg(size)
         if align.__class__ is not int or align != 1:
@@ -766,6 +782,7 @@ class OffsetAllocator:
         with self._lock: return atomic(self._t, TlsfOffset.alloc, size, align)  # noqa: E701
 
     def free(self, offset: int) -> None:
+        """Free the allocation at offset. InvalidOffsetError if it is not live."""
         if offset.__class__ is not int:
             offset = index(offset)
         with self._lock: return atomic(self._t, TlsfOffset.free, offset)  # noqa: E701
@@ -782,14 +799,22 @@ class OffsetAllocator:
         with self._lock: return atomic(self._t, TlsfOffset.resize, offset, size)  # noqa: E701
 
     def usable_size(self, offset: int) -> int:
+        """Bytes of the live allocation at offset (an int)."""
         offset = index(offset)
         with self._lock:
             return self._t.usable_size(offset)
 
+    @overload
+    def alloc_many(  # type: ignore[overload-overlap]  # an ndarray is a buffer too: it comes first
+        self, sizes: np.ndarray[Any, Any], align: int = 1
+    ) -> npt.NDArray[np.uint64]: ...
+    @overload
+    def alloc_many(self, sizes: Any, align: int = 1) -> array[int]: ...
     def alloc_many(self, sizes: Any, align: int = 1) -> Any:
-        """Allocate every size in `sizes` (a sequence or buffer of integers);
-        all or nothing. Offsets come back as array('Q') (any 64-bit offset),
-        or a uint64 ndarray when given an ndarray."""
+        """Allocate every size in sizes (an iterable or a buffer of integers),
+        all aligned to align; all or nothing. Return the offsets as an
+        array.array('Q') (unsigned 64-bit: any offset below 2**64 - 1), or as
+        a uint64 numpy.ndarray when sizes is a numpy.ndarray."""
         values = [size_arg(v) for v in integers(sizes)]
         align = align_arg(align)
         huge = next((k for k, v in enumerate(values) if v > U64_MAX), -1)
@@ -806,12 +831,15 @@ class OffsetAllocator:
         with self._lock: return atomic(self._t, op)  # noqa: E701
 
     def free_many(self, offsets: Any) -> None:
-        """Free every offset in `offsets`; all are validated before any is freed."""
+        """Free every offset in offsets (an iterable or a buffer of integers);
+        all are validated (live, listed once) before any is freed."""
         values = [index(v) for v in integers(offsets)]
         with self._lock: return atomic(self._t, TlsfOffset.free_many, values)  # noqa: E701
 
     def add_range(self, offset: int, size: int) -> None:
-        """Give [offset, offset + size) to the allocator; ranges touching it coalesce with it."""
+        """Give [offset, offset + size) to the allocator; ranges touching it
+        coalesce with it. ValueError when it overlaps a range or is not a
+        multiple of the granularity."""
         offset = range_arg(offset, "offset")
         size = range_arg(size, "size")
         with self._lock: return atomic(self._t, TlsfOffset.add_range, offset, size)  # noqa: E701
@@ -827,21 +855,36 @@ class OffsetAllocator:
 
     @property
     def granularity(self) -> int:
+        """Offsets and sizes are multiples of it."""
         return 1 << self._t.gran_log2
 
     @property
     def sl_len(self) -> int:
+        """Second-level lists per first-level class."""
         return 1 << self._t.cls.sl_log2
 
     def stats(self) -> Stats:
+        """Return the allocator's statistics, a tlsf.Stats (O(1))."""
         with self._lock:
             return self._t.stats()
 
     def walk(self) -> Iterator[BlockInfo]:
+        """Return an iterator of tlsf.BlockInfo(offset, size, used): every block
+        of every range in address order. There are no headers: offset is what
+        alloc() returned for a used block (allocation_of(block), as for every
+        heap type) and size is exact."""
         with self._lock:
             return iter(self._t.walk())
 
+    def allocation_of(self, block: BlockInfo, /) -> int:
+        """The offset alloc() returned for block, a tlsf.BlockInfo of walk():
+        what free() and usable_size() take, block.offset itself (no headers);
+        for a free block, the offset an allocation at its start would have.
+        Arithmetic only: block is not looked up."""
+        return allocation_of(block, 0)
+
     def check(self) -> None:
+        """Full invariant check; CorruptionError if the metadata is inconsistent."""
         # check marks the free blocks (N_MARK), then clears the marks
         with self._lock: return atomic(self._t, TlsfOffset.check)  # noqa: E701
 

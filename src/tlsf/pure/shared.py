@@ -19,19 +19,31 @@ _WHY = (
 
 class SharedHeap:
     """Not available in the pure-Python twin: every way to get one raises
-    NotImplementedError."""
+    NotImplementedError. Its class methods take the arguments of the C
+    SharedHeap's (binding/shared.c), so that their signatures agree."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise NotImplementedError(_WHY)
 
     @classmethod
-    def create(cls, *args: object, **kwargs: object) -> NoReturn:
+    def create(
+        cls,
+        name: str | None = None,
+        *,
+        max_size: int | None = None,
+        sl_len: int = 32,
+        trim_threshold: int | None = None,
+        persist: bool = False,
+    ) -> NoReturn:
+        """A SharedHeap in a new shared memory segment: NotImplementedError in the twin."""
         raise NotImplementedError(_WHY)
 
     @classmethod
-    def attach(cls, *args: object, **kwargs: object) -> NoReturn:
+    def attach(cls, name: str, *, trim_threshold: int | None = None) -> NoReturn:
+        """The heap in the segment `name`: NotImplementedError in the twin."""
         raise NotImplementedError(_WHY)
 
     @staticmethod
-    def remove(name: str) -> NoReturn:
+    def remove(name: str, /) -> NoReturn:
+        """Remove the name of a segment: NotImplementedError in the twin."""
         raise NotImplementedError(_WHY)

@@ -32,12 +32,13 @@ import weakref
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from operator import index
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from tlsf._errors import CorruptionError, InvalidOffsetError, OutOfMemoryError
 from tlsf._records import BlockInfo, Stats
 from tlsf.pure.args import (
     align_arg,
+    allocation_of,
     integers,
     is_size_arg,
     no_copy,
@@ -50,6 +51,10 @@ from tlsf.pure.args import (
 )
 from tlsf.pure.classes import CLASS_NONE, FL_MAX, Classes
 from tlsf.pure.journal import atomic, register
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # ----------------------------------------------------------------------- layout
 
@@ -1124,6 +1129,8 @@ class HeapBase:
     # alloc and free, the hot calls, test the common case inline.
 
     def alloc(self, size: int, align: int = 1) -> int:
+        """Allocate size bytes aligned to align (a power of two); return the
+        payload offset (an int). OutOfMemoryError if nothing fits."""
         if size.__class__ is not int or size < 0:
             size = size_arg(size)
         if align.__class__ is not int or align != 1:
@@ -1131,24 +1138,35 @@ class HeapBase:
         with self._lock: return atomic(t := self._core(), t.__class__.alloc, size, align)  # noqa: E701
 
     def free(self, offset: int) -> None:
+        """Free the allocation at offset. InvalidOffsetError if it is not live."""
         if offset.__class__ is not int:
             offset = index(offset)
         with self._lock: return atomic(t := self._core(), t.__class__.free, offset)  # noqa: E701
 
     def realloc(self, offset: int, size: int) -> int:
+        """Resize an allocation, keeping its contents and alignment; return its
+        (possibly new) offset. On failure the allocation is untouched."""
         offset = index(offset)
         size = size_arg(size)
         with self._lock: return atomic(t := self._core(), t.__class__.realloc, offset, size)  # noqa: E701
 
     def usable_size(self, offset: int) -> int:
+        """Bytes usable at the live allocation at offset (an int)."""
         offset = index(offset)
         with self._lock:
             return self._core().usable_size(offset)
 
+    @overload
+    def alloc_many(  # type: ignore[overload-overlap]  # an ndarray is a buffer too: it comes first
+        self, sizes: np.ndarray[Any, Any], align: int = 1
+    ) -> npt.NDArray[np.int64]: ...
+    @overload
+    def alloc_many(self, sizes: Any, align: int = 1) -> array[int]: ...
     def alloc_many(self, sizes: Any, align: int = 1) -> Any:
-        """Allocate every size in `sizes` (a sequence or buffer of integers);
-        all or nothing. Offsets come back as array('q'), or an ndarray when
-        given one."""
+        """Allocate every size in sizes (an iterable or a buffer of integers),
+        all aligned to align; all or nothing. Return the offsets as an
+        array.array('q') (signed 64-bit), or as an int64 numpy.ndarray when
+        sizes is a numpy.ndarray."""
         values = [size_arg(v) for v in integers(sizes)]
         align = align_arg(align)
         result, items = offsets_result(sizes, len(values))
@@ -1160,7 +1178,8 @@ class HeapBase:
         with self._lock: return atomic(self._core(), op)  # noqa: E701
 
     def free_many(self, offsets: Any) -> None:
-        """Free every offset in `offsets`; all are validated before any is freed."""
+        """Free every offset in offsets (an iterable or a buffer of integers);
+        all are validated before any is freed."""
         values = [index(v) for v in integers(offsets)]
         with self._lock: return atomic(t := self._core(), t.__class__.free_many, values)  # noqa: E701
 
@@ -1173,18 +1192,35 @@ class HeapBase:
         return self._t is None
 
     def stats(self) -> Stats:
+        """Return the heap's statistics, a tlsf.Stats (O(1))."""
         with self._lock:
             return self._core().stats()
 
     def walk(self) -> Iterator[BlockInfo]:
+        """Return an iterator of tlsf.BlockInfo(offset, size, used): every block
+        of every pool in address order. offset is where the block starts (its
+        header) and size includes the header, so offset is not what alloc()
+        returned: allocation_of(block) is (what free(), view() and
+        usable_size() take)."""
         with self._lock:
             return iter(self._core().walk())
 
+    def allocation_of(self, block: BlockInfo, /) -> int:
+        """The offset alloc() returned for block, a tlsf.BlockInfo of walk():
+        what free(), view() and usable_size() take (block.offset plus the
+        block header's size); for a free block, the offset an allocation at
+        its start would have. Arithmetic only: block is not looked up in the
+        heap."""
+        return allocation_of(block, HEADER_SIZE)
+
     def check(self) -> None:
+        """Full invariant check; CorruptionError if the heap is inconsistent."""
         # check marks the free blocks in the live set, then clears the marks
         with self._lock: return atomic(self._core(), Tlsf.check)  # noqa: E701
 
     def view(self, offset: int, size: int | None = None) -> memoryview:
+        """A writable memoryview of the first size bytes (None: all usable
+        bytes) of the live allocation at offset."""
         offset = index(offset)
         n = None if size is None else index(size)
         with self._lock:
@@ -1198,21 +1234,37 @@ class HeapBase:
             return exported_view(self._base, offset, n, self._views)
 
     def block(self, size: int, align: int = 1) -> Any:
+        """Allocate size bytes as a tlsf.Block, which frees itself (free(),
+        `with`, or its last reference gone) and exports its bytes
+        (memoryview(block))."""
         from .block import new_block  # block.py builds on this module
 
         return new_block(self, size, align)
 
-    def ndarray(self, *args: Any, **kwargs: Any) -> Any:
+    # dtype None is numpy's float64, as the default of tlsf.numpy (float): a
+    # text signature, which the binding's methods have, cannot say `float`.
+
+    def ndarray(self, shape: Any, dtype: Any = None, *, align: int | None = None, order: str = "C") -> Any:
+        """A new numpy.ndarray in a new allocation, freed when the array and
+        every view of it are gone (tlsf.numpy.ndarray; needs numpy). dtype
+        None: float64, as numpy's; align None: the dtype's alignment, at
+        least 16."""
         from tlsf import numpy  # imports numpy: only when called, as in the binding
 
-        return numpy.ndarray(self, *args, **kwargs)
+        return numpy.ndarray(self, shape, dtype, align=align, order=order)
 
-    def ndarray_at(self, *args: Any, **kwargs: Any) -> Any:
+    def ndarray_at(self, offset: int, shape: Any, dtype: Any = None) -> Any:
+        """A numpy.ndarray (C order) over the live allocation at offset, which
+        it does not own; it must fit the allocation (tlsf.numpy.ndarray_at;
+        needs numpy). dtype None: float64, as numpy's."""
         from tlsf import numpy
 
-        return numpy.ndarray_at(self, *args, **kwargs)
+        return numpy.ndarray_at(self, offset, shape, dtype)
 
     def close(self) -> None:
+        """Release the heap's memory and its control structure (see the
+        close() of each heap type). Idempotent; BufferError while views or
+        Blocks not freed are alive (the heap stays open)."""
         with self._lock:
             if self._t is None:
                 return
@@ -1239,9 +1291,13 @@ class HeapBase:
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = no_copy  # type: ignore[assignment]
 
     def __enter__(self) -> Any:
+        """Return the heap itself; the end of the `with` block closes it (__exit__)."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """close() the heap, with or without an exception (which is not
+        suppressed: return None). BufferError while views or Blocks not
+        freed are alive."""
         self.close()
 
 
@@ -1301,18 +1357,34 @@ class Heap(HeapBase):
         register(self)
 
     def insert_free_block(self, offset: int, size: int) -> int:
+        """Make [offset, offset+size) a new pool; return the bytes taken (0 if too small)."""
         offset = range_arg(offset, "offset")
         size = range_arg(size, "size")
         with self._lock: return atomic(self._core(), Tlsf.insert_free_block, offset, size)  # noqa: E701
 
     def append_free_block(self, offset: int, size: int) -> int:
+        """Grow the pool that ends at offset by size bytes; return the bytes added."""
         offset = range_arg(offset, "offset")
         size = range_arg(size, "size")
         with self._lock: return atomic(self._core(), Tlsf.append_free_block, offset, size)  # noqa: E701
 
     @property
     def capacity(self) -> int:
+        """Size of the memory in bytes."""
         return self._capacity
+
+    def close(self) -> None:
+        """Release the buffer the heap pins (or unmap the memory it owns) and
+        its control structure. Idempotent; BufferError while views or Blocks
+        not freed are alive (the heap stays open)."""
+        HeapBase.close(self)
+
+    def __exit__(self, *exc: object) -> None:
+        """close() the heap, with or without an exception (which is not
+        suppressed: return None). Release the buffer the heap pins (or unmap
+        the memory it owns) and its control structure. BufferError while
+        views or Blocks not freed are alive."""
+        HeapBase.close(self)
 
     def __repr__(self) -> str:
         t = self._t
