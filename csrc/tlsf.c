@@ -160,14 +160,25 @@ static inline uint64_t *live_bitmap(const tlsf_t *t)
     return (uint64_t *)&t->lists[t->live_index];
 }
 
+/* The live bitmap's word holding payload's bit (*bit), or NULL when payload
+ * cannot be an allocation's: a payload follows a header at or below limit,
+ * inside the arena (which keeps the word inside the bitmap, whatever the
+ * capacity; below MIN_BLOCK, limit is 0 and only the capacity says so).
+ * payload - HDR wraps below HDR, so one unsigned compare bounds it on both
+ * sides. free finds the word once, to test the bit and to clear it. */
+static inline uint64_t *live_slot(const tlsf_t *t, uint64_t payload, uint64_t *bit)
+{
+    if (payload - HDR > t->limit || payload >= t->capacity || (payload & (GRAN - 1)))
+        return NULL;
+    uint64_t g = payload / GRAN;
+    *bit = (uint64_t)1 << (g & 63);
+    return &live_bitmap(t)[g >> 6];
+}
+
 static inline int is_live(const tlsf_t *t, uint64_t payload)
 {
-    /* a payload follows a header at or below limit, inside the arena: this
-     * also keeps the lookup inside the bitmap, whatever the capacity */
-    if (payload > t->limit + HDR || payload >= t->capacity || (payload & (GRAN - 1)) || payload < HDR)
-        return 0;
-    uint64_t g = payload / GRAN;
-    return (int)((live_bitmap(t)[g >> 6] >> (g & 63)) & 1);
+    uint64_t bit, *word = live_slot(t, payload, &bit);
+    return word && (*word & bit);
 }
 
 static inline void set_live(tlsf_t *t, uint64_t payload, int on)
@@ -195,16 +206,16 @@ static inline uint64_t block_size_for(uint64_t size)
  * fallback in alloc looks at the head only, so a small remainder must not
  * hide the holes a same-size workload left behind. at_head: in front anyway
  * (an undone allocation goes back where alloc took it). */
-TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, int at_head)
+TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, int at_head, unsigned sli)
 {
-    uint64_t i = tlsf_map_floor(&t->cls, size);
+    uint64_t i = tlsf_map_floor_k(size, sli, GRAN_LOG2);
     uint64_t *head = head_of(t, i), *tail = tail_of(t, i);
     uint64_t h = *head;
     if (h == NIL) {
         wr(base, b, W_NEXT_FREE, NIL);
         wr(base, b, W_PREV_FREE, NIL);
         *head = *tail = b;
-        tlsf_mark_class(&t->cls, i);
+        tlsf_mark_class_k(&t->cls, i, sli);
     } else if (at_head || size >= rd(base, h, W_SIZE)) {
         wr(base, b, W_NEXT_FREE, h);
         wr(base, b, W_PREV_FREE, NIL);
@@ -223,7 +234,7 @@ TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, i
 }
 
 /* Unlink free block b of `size` from its list i. */
-TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i)
+TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i, unsigned sli)
 {
     uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
     if (p == NIL)
@@ -235,7 +246,7 @@ TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, u
     else
         wr(base, n, W_PREV_FREE, p);
     if (*head_of(t, i) == NIL)
-        tlsf_unmark_class(&t->cls, i);
+        tlsf_unmark_class_k(&t->cls, i, sli);
     t->free_blocks--;
     t->free_bytes -= size;
 }
@@ -277,13 +288,13 @@ static inline int valid_free_size(const tlsf_t *t, uint64_t b, uint64_t s)
 
 /* b is a free block of size *size, correctly linked into its list *index. */
 TLSF_HOT int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
-                              uint64_t *index)
+                              uint64_t *index, unsigned sli)
 {
     uint64_t s;
     if (!valid_block_offset(t, b) || !valid_free_size(t, b, s = rd(base, b, W_SIZE)))
         return corrupt(t, b);
     *size = s;
-    *index = tlsf_map_floor(&t->cls, s);
+    *index = tlsf_map_floor_k(s, sli, GRAN_LOG2);
     return check_links(t, base, b, *index);
 }
 
@@ -299,11 +310,12 @@ static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, u
 
 /* The block behind live payload p: used, not a sentinel, inside the arena,
  * and named as previous block by the block after it (so that a scribbled
- * size cannot swallow a neighbour). */
+ * size cannot swallow a neighbour). b <= limit: every caller found b + HDR
+ * live (is_live). */
 TLSF_HOT int check_used_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *word)
 {
     uint64_t w = rd(base, b, W_SIZE), s = w & SIZE_MASK;
-    if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED || s < MIN_BLOCK || b > t->limit || s > t->limit - b ||
+    if ((w & (GRAN - 1) & ~F_PREV_FREE) != F_USED || s < MIN_BLOCK || s > t->limit - b ||
         rd(base, b + s, W_PREV) != b)
         return corrupt(t, b);
     *word = w;
@@ -317,18 +329,20 @@ typedef struct {
 } neighbours_t;
 
 /* The block after used block b (size word w): free (and sound) or not as
- * `next_free` says. Sizes and indexes are 0 for a neighbour that is not free. */
+ * `next_free` says. A neighbour's size and index are set only when it is
+ * free, and read only then. */
 TLSF_HOT int check_next(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w, int next_free,
-                        neighbours_t *nb)
+                        neighbours_t *nb, unsigned sli)
 {
     nb->next_size = nb->next_index = nb->prev_size = nb->prev_index = 0;
     nb->next = b + (w & SIZE_MASK);
     nb->next_free = next_free;
-    return next_free ? check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index) : TLSF_OK;
+    return next_free ? check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index, sli) : TLSF_OK;
 }
 
 /* The block before used block b (size word w), read only when w says it is free. */
-TLSF_HOT int check_prev(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w, neighbours_t *nb)
+TLSF_HOT int check_prev(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w, neighbours_t *nb,
+                        unsigned sli)
 {
     int rc;
     nb->prev = rd(base, b, W_PREV);
@@ -336,7 +350,7 @@ TLSF_HOT int check_prev(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64
     if (nb->prev_free) {
         if (nb->prev == NIL || !valid_block_offset(t, nb->prev) || nb->prev >= b)
             return corrupt(t, b);
-        if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size, &nb->prev_index)))
+        if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size, &nb->prev_index, sli)))
             return rc;
         if (nb->prev + nb->prev_size != b)
             return corrupt(t, nb->prev);
@@ -346,12 +360,12 @@ TLSF_HOT int check_prev(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64
 
 /* Both physical neighbours of used block b, the next one as its header says. */
 TLSF_HOT int check_neighbours(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w,
-                              neighbours_t *nb)
+                              neighbours_t *nb, unsigned sli)
 {
     int rc;
-    if ((rc = check_next(t, base, b, w, !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED), nb)))
+    if ((rc = check_next(t, base, b, w, !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED), nb, sli)))
         return rc;
-    return check_prev(t, base, b, w, nb);
+    return check_prev(t, base, b, w, nb, sli);
 }
 
 /* --------------------------------------------------------- block placement */
@@ -383,7 +397,7 @@ static inline uint64_t align_gap(uint64_t b, uint64_t align)
  * inside the region whose header still says "free, size bytes"; the commit
  * is the store to b's size word (the padding's, or the used block's). */
 TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t gap,
-                        uint64_t need, uint64_t align_log2, uint64_t *note)
+                        uint64_t need, uint64_t align_log2, uint64_t *note, unsigned sli)
 {
     uint64_t end = b + size, u = b + gap, usize = size - gap, rest = NIL;
     assert(usize >= need);
@@ -404,13 +418,13 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
         wr(base, u, W_SIZE, word);
         COMMIT();
         wr(base, b, W_SIZE, gap);
-        insert_free(t, base, b, gap, 0);
+        insert_free(t, base, b, gap, 0, sli);
     } else {
         COMMIT();
         wr(base, u, W_SIZE, word);
     }
     if (rest != NIL)
-        insert_free(t, base, rest, size - gap - need, 0);
+        insert_free(t, base, rest, size - gap - need, 0, sli);
     POISON(base + u, HDR);
     UNPOISON(base + u + HDR, usize - HDR);
     set_live(t, u + HDR, 1);
@@ -423,21 +437,21 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
  * free block, merged with the free neighbours described by nb; at_head as
  * insert_free. */
 TLSF_HOT uint64_t release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, const neighbours_t *nb,
-                          int at_head)
+                          int at_head, unsigned sli)
 {
     if (nb->next_free) {
-        remove_free(t, base, nb->next, nb->next_size, nb->next_index);
+        remove_free(t, base, nb->next, nb->next_size, nb->next_index, sli);
         size += nb->next_size;
     }
     if (nb->prev_free) {
-        remove_free(t, base, nb->prev, nb->prev_size, nb->prev_index);
+        remove_free(t, base, nb->prev, nb->prev_size, nb->prev_index, sli);
         b = nb->prev;
         size += nb->prev_size;
     }
     COMMIT();
     wr(base, b, W_SIZE, size); /* commit: one free block over [b, b+size) */
     link_next(base, b + size, b, 1);
-    insert_free(t, base, b, size, at_head);
+    insert_free(t, base, b, size, at_head, sli);
     return b;
 }
 
@@ -493,8 +507,16 @@ uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
 unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->cls.sl_log2; }
 uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 
-/* tlsf_alloc; note as carve's. */
-TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out, uint64_t *note)
+/* The default second-level count's log2 (TLSF_SL_LEN_DEFAULT = 32). The public
+ * alloc and free pass it as a constant when the heap has it, so that their
+ * inlined copies compute every class with immediates (rlsf's const generics);
+ * any other sl_len takes the same code with the heap's value (sli). */
+#define SLI_DEFAULT 5
+_Static_assert(1 << SLI_DEFAULT == TLSF_SL_LEN_DEFAULT, "SLI_DEFAULT is log2(TLSF_SL_LEN_DEFAULT)");
+
+/* tlsf_alloc; note as carve's; sli: the heap's sl_log2. */
+TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out, uint64_t *note,
+                         unsigned sli)
 {
     if (UNLIKELY(!align || (align & (align - 1))))
         return TLSF_EALIGN;
@@ -508,13 +530,13 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
     /* Beyond rlsf: first the head of the request's own (rounded-down) list.
      * It often fits, and only there can the holes of a same-size workload or
      * a heap's single large block be found (rlsf #15). Still O(1). */
-    uint64_t i = tlsf_map_floor(&t->cls, search);
-    b = tlsf_class_exists(&t->cls, i) ? *head_of(t, i) : NIL;
+    uint64_t i = tlsf_map_floor_k(search, sli, GRAN_LOG2);
+    b = tlsf_class_exists_k(&t->cls, i, sli) ? *head_of(t, i) : NIL;
     if (b != NIL && align_gap(b, align) + need > rd(base, b, W_SIZE))
         b = NIL;
     if (b == NIL) {
         /* Good fit: every block of the list found is large enough. */
-        if ((i = tlsf_find_suitable(&t->cls, tlsf_map_ceil(&t->cls, search))) == TLSF_CLASS_NONE)
+        if ((i = tlsf_find_suitable_k(&t->cls, tlsf_map_ceil_k(search, sli, GRAN_LOG2), sli)) == TLSF_CLASS_NONE)
             return TLSF_ENOMEM;
         b = *head_of(t, i);
     }
@@ -525,14 +547,16 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
         return corrupt(t, b);
     if (rd(base, b + bsize, W_PREV) != b)
         return corrupt(t, b + bsize);
-    remove_free(t, base, b, bsize, i);
-    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note);
+    remove_free(t, base, b, bsize, i, sli);
+    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note, sli);
     return TLSF_OK;
 }
 
 int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
 {
-    return alloc_noted(t, base, size, align, out, NULL);
+    if (LIKELY(t->cls.sl_log2 == SLI_DEFAULT))
+        return alloc_noted(t, base, size, align, out, NULL, SLI_DEFAULT);
+    return alloc_noted(t, base, size, align, out, NULL, t->cls.sl_log2);
 }
 
 /* Frees live payload p. next_free: whether a free block follows, or -1 to
@@ -541,9 +565,11 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
  * the call's) and puts the block back at_head of its list, where alloc took
  * it, so that lists, bitmaps and statistics are as before the call.
  * out: NULL, or gets what the free did (tlsf_freed_t). */
-TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, int at_head, tlsf_freed_t *out)
+TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, int at_head, tlsf_freed_t *out,
+                         unsigned sli)
 {
-    if (UNLIKELY(!is_live(t, p)))
+    uint64_t bit, *live = live_slot(t, p, &bit);
+    if (UNLIKELY(!live || !(*live & bit)))
         return TLSF_EINVAL;
     uint64_t b = p - HDR, w;
     neighbours_t nb;
@@ -552,13 +578,13 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
         return rc;
     if (next_free < 0)
         next_free = !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED);
-    if ((rc = check_next(t, base, b, w, next_free, &nb)) || (rc = check_prev(t, base, b, w, &nb)))
+    if ((rc = check_next(t, base, b, w, next_free, &nb, sli)) || (rc = check_prev(t, base, b, w, &nb, sli)))
         return rc;
     uint64_t size = w & SIZE_MASK;
-    set_live(t, p, 0);
+    *live &= ~bit;
     t->allocations--;
     t->allocated_bytes -= size - HDR;
-    b = release(t, base, b, size, &nb, at_head);
+    b = release(t, base, b, size, &nb, at_head, sli);
     if (out) {
         out->size = size;
         out->merged = b;
@@ -567,11 +593,18 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
     return TLSF_OK;
 }
 
-int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p) { return free_offset(t, base, p, -1, 0, NULL); }
+int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
+{
+    if (LIKELY(t->cls.sl_log2 == SLI_DEFAULT))
+        return free_offset(t, base, p, -1, 0, NULL, SLI_DEFAULT);
+    return free_offset(t, base, p, -1, 0, NULL, t->cls.sl_log2);
+}
 
 int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
 {
-    return free_offset(t, base, p, -1, 0, out);
+    if (LIKELY(t->cls.sl_log2 == SLI_DEFAULT))
+        return free_offset(t, base, p, -1, 0, out, SLI_DEFAULT);
+    return free_offset(t, base, p, -1, 0, out, t->cls.sl_log2);
 }
 
 /* The size word of live payload p's block, checked. */
@@ -632,7 +665,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         return TLSF_ENOMEM;
     uint64_t old = w & SIZE_MASK, need = block_size_for(size);
     uint64_t align_log2 = w >> ALIGN_SHIFT, flags = w & ~SIZE_MASK;
-    if ((rc = check_neighbours(t, base, b, w, &nb)))
+    if ((rc = check_neighbours(t, base, b, w, &nb, t->cls.sl_log2)))
         return rc;
 
     /* 1. Shrink (or keep) in place: the tail goes back to the free lists.
@@ -644,7 +677,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             tail_nb.prev_free = 0; /* the tail's previous block is this one, used */
             wr(base, b + need, W_PREV, b);
             t->allocated_bytes -= old - need;
-            release(t, base, b + need, old - need, &tail_nb, 0);
+            release(t, base, b + need, old - need, &tail_nb, 0, t->cls.sl_log2);
             COMMIT();
             wr(base, b, W_SIZE, need | flags);
         }
@@ -654,13 +687,13 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
     /* 2. Grow into a free next block. */
     if (nb.next_free && old + nb.next_size >= need) {
         uint64_t total = old + nb.next_size;
-        remove_free(t, base, nb.next, nb.next_size, nb.next_index);
+        remove_free(t, base, nb.next, nb.next_size, nb.next_index, t->cls.sl_log2);
         if (total - need >= MIN_BLOCK) {
             uint64_t rest = b + need;
             wr(base, rest, W_SIZE, total - need);
             wr(base, rest, W_PREV, b);
             link_next(base, b + total, rest, 1);
-            insert_free(t, base, rest, total - need, 0);
+            insert_free(t, base, rest, total - need, 0, t->cls.sl_log2);
             total = need;
         } else {
             link_next(base, b + total, b, 0);
@@ -678,15 +711,15 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         uint64_t avail = nb.prev_size + old + (nb.next_free ? nb.next_size : 0);
         uint64_t gap = align_gap(nb.prev, (uint64_t)1 << align_log2);
         if (gap + need <= avail) {
-            remove_free(t, base, nb.prev, nb.prev_size, nb.prev_index);
+            remove_free(t, base, nb.prev, nb.prev_size, nb.prev_index, t->cls.sl_log2);
             if (nb.next_free)
-                remove_free(t, base, nb.next, nb.next_size, nb.next_index);
+                remove_free(t, base, nb.next, nb.next_size, nb.next_index, t->cls.sl_log2);
             UNPOISON(base + nb.prev, avail);
             memmove(base + nb.prev + gap + HDR, base + p, old - HDR);
             set_live(t, p, 0);
             t->allocations--;
             t->allocated_bytes -= old - HDR;
-            *out = carve(t, base, nb.prev, avail, gap, need, align_log2, NULL);
+            *out = carve(t, base, nb.prev, avail, gap, need, align_log2, NULL, t->cls.sl_log2);
             return TLSF_OK;
         }
     }
@@ -698,7 +731,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         t->pending_old = p;
         COMMIT();
     }
-    if ((rc = alloc_noted(t, base, size, (uint64_t)1 << align_log2, &q, t->crash_safe ? &t->pending_new : NULL)))
+    if ((rc = alloc_noted(t, base, size, (uint64_t)1 << align_log2, &q, t->crash_safe ? &t->pending_new : NULL, t->cls.sl_log2)))
         return rc;
     memmove(base + q, base + p, old - HDR); /* disjoint unless the arena was scribbled on */
     FAULT_POINT();
@@ -726,7 +759,7 @@ int tlsf_alloc_many(tlsf_t *t, uint8_t *base, const uint64_t *sizes, size_t n, u
         if (rc) {
             *failed = k;
             while (k--)
-                if (free_offset(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1), 1, NULL))
+                if (free_offset(t, base, out[k] & ~(uint64_t)1, (int)(out[k] & 1), 1, NULL, t->cls.sl_log2))
                     rc = TLSF_ECORRUPT; /* that block stays allocated; the others go on */
             return rc;
         }
@@ -760,7 +793,7 @@ int tlsf_free_many_notify(tlsf_t *t, uint8_t *base, const uint64_t *offsets, siz
     for (k = 0; k < n; k++) {
         int rc = check_used_block(t, base, offsets[k] - HDR, &w);
         if (!rc)
-            rc = check_neighbours(t, base, offsets[k] - HDR, w, &nb);
+            rc = check_neighbours(t, base, offsets[k] - HDR, w, &nb, t->cls.sl_log2);
         if (rc) {
             *bad = k;
             return rc;
@@ -768,7 +801,7 @@ int tlsf_free_many_notify(tlsf_t *t, uint8_t *base, const uint64_t *offsets, siz
     }
     for (k = 0; k < n; k++) {
         tlsf_freed_t what;
-        int rc = free_offset(t, base, offsets[k], -1, 0, &what);
+        int rc = free_offset(t, base, offsets[k], -1, 0, &what, t->cls.sl_log2);
         if (rc) {
             *bad = k;
             return rc;
@@ -851,7 +884,7 @@ int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     write_sentinel(base, s, start, start, next);
     COMMIT();
     set_pool_link(t, base, prev_link, s); /* commit: the pool is in the chain of pools */
-    insert_free(t, base, start, s - start, 0);
+    insert_free(t, base, start, s - start, 0, t->cls.sl_log2);
     *taken = end - off;
     return TLSF_OK;
 }
@@ -890,11 +923,11 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     if (last == NIL || !valid_block_offset(t, last) || last >= s)
         return corrupt(t, s);
     if (!(rd(base, last, W_SIZE) & F_USED)) {
-        if ((rc = check_free_block(t, base, last, &last_size, &last_index)))
+        if ((rc = check_free_block(t, base, last, &last_size, &last_index, t->cls.sl_log2)))
             return rc;
         if (last + last_size != s)
             return corrupt(t, last);
-        remove_free(t, base, last, last_size, last_index);
+        remove_free(t, base, last, last_size, last_index, t->cls.sl_log2);
         b = last;
         bsize += last_size;
     }
@@ -905,7 +938,7 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     COMMIT();
     wr(base, b, W_SIZE, bsize);
     set_pool_link(t, base, prev_link, ns);
-    insert_free(t, base, b, bsize, 0);
+    insert_free(t, base, b, bsize, 0, t->cls.sl_log2);
     *taken = add;
     return TLSF_OK;
 }
@@ -970,7 +1003,7 @@ int tlsf_recover(tlsf_t *t, uint8_t *base, uint64_t capacity, unsigned sl_len, u
         if (run != NIL) { /* the free run before this block */
             if (rd(base, run, W_SIZE) != run_size)
                 wr(base, run, W_SIZE, run_size);
-            insert_free(t, base, run, run_size, 0);
+            insert_free(t, base, run, run_size, 0, t->cls.sl_log2);
             run = NIL;
             link_next(base, b, prev, 1);
         } else {

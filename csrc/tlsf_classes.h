@@ -6,6 +6,11 @@
  * A size s with m = floor(log2 s) falls in first level fl = m - min_log2 and
  * second level sl = the sl_log2 bits below the top bit. Class index
  * i = fl * sl_len + sl. Sizes below 2^sl_log2 get a class each (exact).
+ *
+ * Each function has a form taking sl_log2 (and min_log2) as arguments, the
+ * _k form: an engine that calls it with constants, as tlsf.c does for the
+ * default sl_len, gets every shift and mask as an immediate (what rlsf's
+ * const generics give it); the plain form reads them from the structure.
  */
 #ifndef TLSF_CLASSES_H
 #define TLSF_CLASSES_H
@@ -49,41 +54,55 @@ static inline unsigned tlsf_popcount64(uint64_t x) { unsigned n = 0; for (; x; x
 
 /* Free blocks are filed by rounding down: list (fl, sl) holds sizes in
  * [2^(fl+min_log2) * (1 + sl/sl_len), next list's lower bound). size >= 2^min_log2. */
-static inline uint64_t tlsf_map_floor(const tlsf_classes_t *c, uint64_t size)
+TLSF_HOT uint64_t tlsf_map_floor_k(uint64_t size, unsigned sli, unsigned min_log2)
 {
-    unsigned m = tlsf_log2(size), sli = c->sl_log2;
+    unsigned m = tlsf_log2(size);
     /* size >> (m - sli), or size << (sli - m) when m < sli: one rotation,
      * since the bits that wrap around are masked off (no branch) */
     unsigned r = (m - sli) & 63;
     uint64_t sl = ((size >> r) | (size << ((64 - r) & 63))) & (((uint64_t)1 << sli) - 1);
-    return ((uint64_t)(m - c->min_log2) << sli) | sl;
+    return ((uint64_t)(m - min_log2) << sli) | sl;
+}
+
+static inline uint64_t tlsf_map_floor(const tlsf_classes_t *c, uint64_t size)
+{
+    return tlsf_map_floor_k(size, c->sl_log2, c->min_log2);
 }
 
 /* Requests are rounded up to the next list boundary, so that any block in the
  * list found is large enough ("good fit"): no list is ever scanned. A size
  * whose rounding would overflow has no class (TLSF_CLASS_NONE). */
-static inline uint64_t tlsf_map_ceil(const tlsf_classes_t *c, uint64_t size)
+TLSF_HOT uint64_t tlsf_map_ceil_k(uint64_t size, unsigned sli, unsigned min_log2)
 {
-    unsigned m = tlsf_log2(size), sli = c->sl_log2;
+    unsigned m = tlsf_log2(size);
     if (m > sli) {
         uint64_t round = ((uint64_t)1 << (m - sli)) - 1;
         if (size > UINT64_MAX - round)
             return TLSF_CLASS_NONE;
         size += round;
     }
-    return tlsf_map_floor(c, size);
+    return tlsf_map_floor_k(size, sli, min_log2);
+}
+
+static inline uint64_t tlsf_map_ceil(const tlsf_classes_t *c, uint64_t size)
+{
+    return tlsf_map_ceil_k(size, c->sl_log2, c->min_log2);
 }
 
 /* Whether class i has lists (its first level is in use). */
+TLSF_HOT int tlsf_class_exists_k(const tlsf_classes_t *c, uint64_t i, unsigned sli)
+{
+    return (i >> sli) < c->fl_count;
+}
+
 static inline int tlsf_class_exists(const tlsf_classes_t *c, uint64_t i)
 {
-    return (i >> c->sl_log2) < c->fl_count;
+    return tlsf_class_exists_k(c, i, c->sl_log2);
 }
 
 /* The first non-empty list at or above class i, or TLSF_CLASS_NONE. Bit scans only. */
-static inline uint64_t tlsf_find_suitable(const tlsf_classes_t *c, uint64_t i)
+TLSF_HOT uint64_t tlsf_find_suitable_k(const tlsf_classes_t *c, uint64_t i, unsigned sli)
 {
-    unsigned sli = c->sl_log2;
     uint64_t fl = i >> sli, sl = i & (((uint64_t)1 << sli) - 1);
     if (fl >= c->fl_count)
         return TLSF_CLASS_NONE;
@@ -98,6 +117,11 @@ static inline uint64_t tlsf_find_suitable(const tlsf_classes_t *c, uint64_t i)
     return (fl << sli) | tlsf_ctz64(slmap);
 }
 
+static inline uint64_t tlsf_find_suitable(const tlsf_classes_t *c, uint64_t i)
+{
+    return tlsf_find_suitable_k(c, i, c->sl_log2);
+}
+
 /* The highest non-empty list, or TLSF_CLASS_NONE. */
 static inline uint64_t tlsf_find_highest(const tlsf_classes_t *c)
 {
@@ -108,21 +132,25 @@ static inline uint64_t tlsf_find_highest(const tlsf_classes_t *c)
 }
 
 /* List i became non-empty. */
-static inline void tlsf_mark_class(tlsf_classes_t *c, uint64_t i)
+TLSF_HOT void tlsf_mark_class_k(tlsf_classes_t *c, uint64_t i, unsigned sli)
 {
-    uint64_t fl = i >> c->sl_log2;
-    c->sl_bitmap[fl] |= (uint64_t)1 << (i & (((uint64_t)1 << c->sl_log2) - 1));
+    uint64_t fl = i >> sli;
+    c->sl_bitmap[fl] |= (uint64_t)1 << (i & (((uint64_t)1 << sli) - 1));
     c->fl_bitmap |= (uint64_t)1 << fl;
 }
 
+static inline void tlsf_mark_class(tlsf_classes_t *c, uint64_t i) { tlsf_mark_class_k(c, i, c->sl_log2); }
+
 /* List i became empty. */
-static inline void tlsf_unmark_class(tlsf_classes_t *c, uint64_t i)
+TLSF_HOT void tlsf_unmark_class_k(tlsf_classes_t *c, uint64_t i, unsigned sli)
 {
-    uint64_t fl = i >> c->sl_log2;
-    c->sl_bitmap[fl] &= ~((uint64_t)1 << (i & (((uint64_t)1 << c->sl_log2) - 1)));
+    uint64_t fl = i >> sli;
+    c->sl_bitmap[fl] &= ~((uint64_t)1 << (i & (((uint64_t)1 << sli) - 1)));
     if (!c->sl_bitmap[fl])
         c->fl_bitmap &= ~((uint64_t)1 << fl);
 }
+
+static inline void tlsf_unmark_class(tlsf_classes_t *c, uint64_t i) { tlsf_unmark_class_k(c, i, c->sl_log2); }
 
 /* The bitmaps agree with each other and name no list beyond fl_count; on
  * failure *bad_fl is the first level at fault. */

@@ -8,7 +8,7 @@ user data imitates a block header exactly.
 from __future__ import annotations
 
 import pytest
-from conftest import GRAN, assert_consistent, heap_and_flex_fixture, new_heap, snapshot
+from conftest import GRAN, IMPLS, assert_consistent, heap_and_flex_fixture, impl_class, new_heap, snapshot
 
 import tlsf
 
@@ -196,6 +196,23 @@ def test_every_granule(Heap):
             with pytest.raises(tlsf.InvalidOffsetError):
                 h.free(off)
     assert snapshot(h, mem) == before
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("capacity", [0, 1, 8, 15, 16, 17, 24, 31, 32, 33, 47, 48, 64])
+def test_tiny_heaps_refuse_every_offset(impl, capacity):
+    """A heap too small for any block (below 32 bytes) or for a payload: no
+    offset is live, and its bounds checks (one unsigned compare for the
+    header's range, the capacity for the heaps under 32 bytes, whose live
+    bitmap may have no word at all) refuse each without reading past it."""
+    for pool in (True, False):
+        h = impl_class(impl, "Heap")(bytearray(capacity), pool=pool)
+        for off in range(-GRAN, capacity + 3 * GRAN):
+            with pytest.raises(tlsf.InvalidOffsetError):
+                h.free(off)
+            with pytest.raises(tlsf.InvalidOffsetError):
+                h.usable_size(off)
+        h.check()
 
 
 # ------------------------------------------------- the same matrix on OffsetAllocator

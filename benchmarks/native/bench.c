@@ -6,6 +6,7 @@
  *   benchmarks/native/bench mixed.trc               # throughput, latency, footprint
  *   valgrind --tool=callgrind --instr-atstart=no benchmarks/native/bench mixed.trc --callgrind tlsf
  *   benchmarks/native/bench --growth 10000000     # latency while the offset engine's metadata grows
+ *   python benchmarks/native/compare.py           # each engine over glibc in one run, and instr/op
  *
  * Throughput: one untimed warm-up replay, then --runs timed replays; the
  * median is reported. Latency: every operation timed with clock_gettime
