@@ -276,17 +276,24 @@ def records(source: Iterable[tuple[int, int, int, int]], ops_limit: int | None) 
             for op, ident, size, align_log2 in islice(source, ops_limit)]  # fmt: skip
 
 
-def max_live_bytes(ops: Records) -> int:
-    """The peak of live requested bytes: no heap smaller than this can replay ops."""
+def live_peak(ops: Records) -> tuple[int, int]:
+    """(the peak of live requested bytes, how many operations have run when
+    live bytes first reach it)."""
     live: dict[int, int] = {}
-    total = peak = 0
-    for op, ident, size, _ in ops:
+    total = peak = at = 0
+    for i, (op, ident, size, _) in enumerate(ops):
         total -= live.pop(ident, 0)
         if op != FREE:
             live[ident] = size
             total += size
-        peak = max(peak, total)
-    return peak
+        if total > peak:
+            peak, at = total, i + 1
+    return peak, at
+
+
+def max_live_bytes(ops: Records) -> int:
+    """The peak of live requested bytes: no heap smaller than this can replay ops."""
+    return live_peak(ops)[0]
 
 
 def trace_capacity(ops: Records) -> int:

@@ -30,7 +30,16 @@ from typing import Any
 
 import tlsf
 from tlsf._cli import Parser, clear_progress, environment, output_file, plural, positive_int
-from tlsf.bench import Contender, Records, contenders, max_live_bytes, prefaulted, records, trace_capacity
+from tlsf.bench import (
+    Contender,
+    Records,
+    contenders,
+    live_peak,
+    max_live_bytes,
+    prefaulted,
+    records,
+    trace_capacity,
+)
 from tlsf.heapmap import Blocks, Summary, summary, text_map
 from tlsf.workloads import ALLOC, FREE, WORKLOADS, iter_ops, read_trace, write_ops
 
@@ -82,20 +91,6 @@ class Run:
         }
 
 
-def peak_index(ops: Records) -> int:
-    """How many operations have run when live requested bytes first peak."""
-    live: dict[int, int] = {}
-    total = peak = at = 0
-    for i, (op, ident, size, _) in enumerate(ops):
-        total -= live.pop(ident, 0)
-        if op != FREE:
-            live[ident] = size
-            total += size
-        if total > peak:
-            peak, at = total, i + 1
-    return at
-
-
 def replay(c: Contender, ops: Records, memory: bytearray, *, stop: int | None = None,
            samples: int = 2000, progress: Callable[[float], None] | None = None,
            keep: Callable[[Any], None] | None = None) -> Run:
@@ -103,7 +98,7 @@ def replay(c: Contender, ops: Records, memory: bytearray, *, stop: int | None = 
     blocks are kept when live bytes peak. With stop, replays only that many
     operations and hands the instance to keep() before closing it."""
     n = len(ops) if stop is None else min(stop, len(ops))
-    peak_at = peak_index(ops[:n])
+    peak_at = live_peak(ops[:n])[1]
     state = c.make(memory)
     alloc, free, realloc = c.calls(state)
     clock = time.perf_counter_ns
@@ -338,7 +333,7 @@ def map_main(argv: Sequence[str]) -> int:
     except LookupError as e:
         p.error(str(e))
     title, ops, capacity = prepare(p, a, snug=True)
-    stop = a.at or peak_index(ops)
+    stop = a.at or live_peak(ops)[1]
     shown: list[str] = []
 
     def keep(heap: Any) -> None:
