@@ -4,6 +4,7 @@ expected size, not blank) when matplotlib is installed."""
 
 from __future__ import annotations
 
+import os
 import random
 from itertools import islice
 
@@ -86,6 +87,13 @@ def test_empty_heap_map() -> None:
 
 # ------------------------------------------------------------------ pictures
 
+# matplotlib's text engine (ft2font, C++ through pybind11) throws C++
+# exceptions, which a preloaded AddressSanitizer runtime cannot intercept
+# ("CHECK failed: real___cxa_throw != 0"): the pictures are drawn in every
+# other run (.ci/run draws them again on a whole workload).
+pictures = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                              reason="matplotlib's C++ exceptions abort under the preloaded sanitizer runtime")
+
 
 def _image_is_drawn(path, width: int, height: int) -> None:
     image = pytest.importorskip("matplotlib.image").imread(str(path))
@@ -94,6 +102,7 @@ def _image_is_drawn(path, width: int, height: int) -> None:
     assert len(distinct) > 20, "a blank or nearly blank picture"
 
 
+@pictures
 def test_heap_map_picture(tmp_path) -> None:
     plot = pytest.importorskip("tlsf.plot", reason="matplotlib is not installed (pip install 'tlsf[plot]')")
     heap, _ = fragmented("heap")
@@ -103,6 +112,7 @@ def test_heap_map_picture(tmp_path) -> None:
     assert heapmap.summary(heap).__str__() in [t.get_text() for ax in fig.axes for t in [ax.title]]
 
 
+@pictures
 def test_replay_picture_and_latency(tmp_path) -> None:
     plot = pytest.importorskip("tlsf.plot", reason="matplotlib is not installed (pip install 'tlsf[plot]')")
     ops = records(islice(iter_ops("mixed"), 5000), None)
