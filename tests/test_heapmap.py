@@ -92,7 +92,7 @@ def test_empty_heap_map() -> None:
 # ("CHECK failed: real___cxa_throw != 0"): the pictures are drawn in every
 # other run (.ci/run draws them again on a whole workload).
 pictures = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
-                              reason="matplotlib's C++ exceptions abort under the preloaded sanitizer runtime")
+                              reason="matplotlib's C++ exceptions abort under the preloaded ASan runtime")
 
 
 def _image_is_drawn(path, width: int, height: int) -> None:
