@@ -514,6 +514,11 @@ uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 #define SLI_DEFAULT 5
 _Static_assert(1 << SLI_DEFAULT == TLSF_SL_LEN_DEFAULT, "SLI_DEFAULT is log2(TLSF_SL_LEN_DEFAULT)");
 
+/* f(args..., sli) with sli the constant SLI_DEFAULT when heap t has it (one
+ * inlined copy of f each way); sli is f's last parameter. */
+#define WITH_SLI(t, f, ...)                                                                        \
+    (LIKELY((t)->cls.sl_log2 == SLI_DEFAULT) ? f(__VA_ARGS__, SLI_DEFAULT) : f(__VA_ARGS__, (t)->cls.sl_log2))
+
 /* tlsf_alloc; note as carve's; sli: the heap's sl_log2. */
 TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out, uint64_t *note,
                          unsigned sli)
@@ -536,7 +541,8 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
         b = NIL;
     if (b == NIL) {
         /* Good fit: every block of the list found is large enough. */
-        if ((i = tlsf_find_suitable_k(&t->cls, tlsf_map_ceil_k(search, sli, GRAN_LOG2), sli)) == TLSF_CLASS_NONE)
+        i = tlsf_find_suitable_k(&t->cls, tlsf_map_ceil_k(search, sli, GRAN_LOG2), sli);
+        if (i == TLSF_CLASS_NONE)
             return TLSF_ENOMEM;
         b = *head_of(t, i);
     }
@@ -554,9 +560,7 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
 
 int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
 {
-    if (LIKELY(t->cls.sl_log2 == SLI_DEFAULT))
-        return alloc_noted(t, base, size, align, out, NULL, SLI_DEFAULT);
-    return alloc_noted(t, base, size, align, out, NULL, t->cls.sl_log2);
+    return WITH_SLI(t, alloc_noted, t, base, size, align, out, NULL);
 }
 
 /* Frees live payload p. next_free: whether a free block follows, or -1 to
@@ -595,16 +599,12 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
 
 int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
 {
-    if (LIKELY(t->cls.sl_log2 == SLI_DEFAULT))
-        return free_offset(t, base, p, -1, 0, NULL, SLI_DEFAULT);
-    return free_offset(t, base, p, -1, 0, NULL, t->cls.sl_log2);
+    return WITH_SLI(t, free_offset, t, base, p, -1, 0, NULL);
 }
 
 int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
 {
-    if (LIKELY(t->cls.sl_log2 == SLI_DEFAULT))
-        return free_offset(t, base, p, -1, 0, out, SLI_DEFAULT);
-    return free_offset(t, base, p, -1, 0, out, t->cls.sl_log2);
+    return WITH_SLI(t, free_offset, t, base, p, -1, 0, out);
 }
 
 /* The size word of live payload p's block, checked. */
@@ -731,7 +731,8 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         t->pending_old = p;
         COMMIT();
     }
-    if ((rc = alloc_noted(t, base, size, (uint64_t)1 << align_log2, &q, t->crash_safe ? &t->pending_new : NULL, t->cls.sl_log2)))
+    if ((rc = alloc_noted(t, base, size, (uint64_t)1 << align_log2, &q, t->crash_safe ? &t->pending_new : NULL,
+                          t->cls.sl_log2)))
         return rc;
     memmove(base + q, base + p, old - HDR); /* disjoint unless the arena was scribbled on */
     FAULT_POINT();
