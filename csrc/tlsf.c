@@ -507,17 +507,7 @@ uint64_t tlsf_capacity(const tlsf_t *t) { return t->capacity; }
 unsigned tlsf_sl_len(const tlsf_t *t) { return 1u << t->cls.sl_log2; }
 uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 
-/* The default second-level count's log2 (TLSF_SL_LEN_DEFAULT = 32). The public
- * alloc and free pass it as a constant when the heap has it, so that their
- * inlined copies compute every class with immediates (rlsf's const generics);
- * any other sl_len takes the same code with the heap's value (sli). */
-#define SLI_DEFAULT 5
-_Static_assert(1 << SLI_DEFAULT == TLSF_SL_LEN_DEFAULT, "SLI_DEFAULT is log2(TLSF_SL_LEN_DEFAULT)");
-
-/* f(args..., sli) with sli the constant SLI_DEFAULT when heap t has it (one
- * inlined copy of f each way); sli is f's last parameter. */
-#define WITH_SLI(t, f, ...)                                                                        \
-    (LIKELY((t)->cls.sl_log2 == SLI_DEFAULT) ? f(__VA_ARGS__, SLI_DEFAULT) : f(__VA_ARGS__, (t)->cls.sl_log2))
+_Static_assert(1 << TLSF_SLI_DEFAULT == TLSF_SL_LEN_DEFAULT, "TLSF_SLI_DEFAULT is log2(TLSF_SL_LEN_DEFAULT)");
 
 /* tlsf_alloc; note as carve's; sli: the heap's sl_log2. */
 TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out, uint64_t *note,
@@ -560,7 +550,7 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
 
 int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
 {
-    return WITH_SLI(t, alloc_noted, t, base, size, align, out, NULL);
+    return TLSF_WITH_SLI(t->cls, alloc_noted, t, base, size, align, out, NULL);
 }
 
 /* Frees live payload p. next_free: whether a free block follows, or -1 to
@@ -599,12 +589,12 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
 
 int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
 {
-    return WITH_SLI(t, free_offset, t, base, p, -1, 0, NULL);
+    return TLSF_WITH_SLI(t->cls, free_offset, t, base, p, -1, 0, NULL);
 }
 
 int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
 {
-    return WITH_SLI(t, free_offset, t, base, p, -1, 0, out);
+    return TLSF_WITH_SLI(t->cls, free_offset, t, base, p, -1, 0, out);
 }
 
 /* The size word of live payload p's block, checked. */

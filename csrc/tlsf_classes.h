@@ -50,6 +50,18 @@ static inline unsigned tlsf_popcount64(uint64_t x) { unsigned n = 0; for (; x; x
 #define TLSF_COLD static
 #endif
 
+/* log2 of the default second-level count (32, TLSF_SL_LEN_DEFAULT). The
+ * engines' public alloc and free pass it as a constant when the heap has it,
+ * so that their inlined copies compute every class with immediates; any other
+ * sl_len takes the same code with the heap's value. */
+#define TLSF_SLI_DEFAULT 5
+
+/* f(args..., sli) with sli the constant TLSF_SLI_DEFAULT when the classes
+ * cls have it (one inlined copy of f each way); sli is f's last parameter. */
+#define TLSF_WITH_SLI(cls, f, ...)                                                                 \
+    (TLSF_LIKELY((cls).sl_log2 == TLSF_SLI_DEFAULT) ? f(__VA_ARGS__, TLSF_SLI_DEFAULT)             \
+                                                    : f(__VA_ARGS__, (cls).sl_log2))
+
 #define TLSF_CLASS_NONE UINT64_MAX /* "no class": beyond every list */
 
 /* Free blocks are filed by rounding down: list (fl, sl) holds sizes in

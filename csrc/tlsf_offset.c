@@ -74,9 +74,13 @@ struct tlsf_oa {
     uint64_t nodes_total;        /* nodes in all chunks */
     uint64_t metadata_bytes;     /* everything malloc'd: chunks, index segments, lists, this */
     /* offset index: linear hashing over used nodes; buckets never move either.
-     * segment 0 holds buckets [0, 2^INDEX_MIN_LOG2), segment k >= 1 holds
-     * [2^(INDEX_MIN_LOG2+k-1), 2^(INDEX_MIN_LOG2+k)). */
-    node_t **segments[INDEX_SEGMENTS];
+     * They lie in segments: the first holds buckets [0, 2^INDEX_MIN_LOG2),
+     * each later one [2^m, 2^(m+1)) for an m >= INDEX_MIN_LOG2. Bucket b is
+     * the word at bucket_base[log2(b | 1)] + b * sizeof(node_t *): entries
+     * below INDEX_MIN_LOG2 hold the first segment's address, the one of m the
+     * address of m's segment less 2^m words: set by the first split at level
+     * m, so segments up to level - 1, and level's once split > 0, exist. */
+    uintptr_t bucket_base[INDEX_SEGMENTS];
     unsigned level;              /* 2^level + split buckets */
     uint64_t split;              /* the next bucket to split */
     uint64_t indexed;            /* nodes in the index */
@@ -150,12 +154,9 @@ static inline uint64_t hash_of(uint64_t u)
     return h ^ (h >> 32);
 }
 
-static inline node_t **bucket(const tlsf_oa_t *a, uint64_t b)
+TLSF_HOT node_t **bucket(const tlsf_oa_t *a, uint64_t b)
 {
-    if (b < ((uint64_t)1 << INDEX_MIN_LOG2))
-        return &a->segments[0][b];
-    unsigned m = tlsf_log2(b);
-    return &a->segments[m - INDEX_MIN_LOG2 + 1][b - ((uint64_t)1 << m)];
+    return (node_t **)(a->bucket_base[tlsf_log2(b | 1)] + b * sizeof(node_t *));
 }
 
 static inline uint64_t bucket_of(const tlsf_oa_t *a, uint64_t h)
@@ -165,7 +166,7 @@ static inline uint64_t bucket_of(const tlsf_oa_t *a, uint64_t h)
 }
 
 /* The link that holds the used node at unit offset u, or the NULL link ending its bucket. */
-static inline node_t **index_find(const tlsf_oa_t *a, uint64_t u)
+TLSF_HOT node_t **index_find(const tlsf_oa_t *a, uint64_t u)
 {
     node_t **link = bucket(a, bucket_of(a, hash_of(u)));
     while (*link && (*link)->offset != u)
@@ -176,13 +177,14 @@ static inline node_t **index_find(const tlsf_oa_t *a, uint64_t u)
 /* One more bucket, split from bucket `split` (linear hashing: one bucket per
  * insertion at most, so the index grows without ever rehashing at once).
  * Without memory for a new segment it does not grow: chains get longer. */
-static void index_grow(tlsf_oa_t *a)
+TLSF_COLD void index_grow(tlsf_oa_t *a)
 {
     uint64_t half = (uint64_t)1 << a->level;
-    unsigned seg = a->level - INDEX_MIN_LOG2 + 1;
-    if (!a->segments[seg]) {
-        if (!(a->segments[seg] = malloc((size_t)half * sizeof(node_t *))))
+    if (!a->split) { /* the level's first split: its segment */
+        node_t **seg = malloc((size_t)half * sizeof(node_t *));
+        if (!seg)
             return;
+        a->bucket_base[a->level] = (uintptr_t)seg - half * sizeof(node_t *);
         a->metadata_bytes += half * sizeof(node_t *);
     }
     node_t **from = bucket(a, a->split), **to = bucket(a, a->split + half);
@@ -203,7 +205,7 @@ static void index_grow(tlsf_oa_t *a)
     }
 }
 
-static inline void index_insert(tlsf_oa_t *a, node_t *n)
+TLSF_HOT void index_insert(tlsf_oa_t *a, node_t *n)
 {
     node_t **link = bucket(a, bucket_of(a, hash_of(n->offset)));
     n->hash_next = *link;
@@ -219,16 +221,16 @@ static inline uint64_t index_buckets(const tlsf_oa_t *a) { return ((uint64_t)1 <
 /* As in tlsf.c: a block at least as large as the list's head goes in front,
  * a smaller one at the tail, so the head is the largest seen. at_head: in
  * front anyway (an undone allocation goes back where alloc took it). */
-TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b, int at_head)
+TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b, int at_head, unsigned sli)
 {
-    uint64_t i = tlsf_map_floor(&a->cls, b->size);
+    uint64_t i = tlsf_map_floor_k(b->size, sli, 0);
     node_t **head = &a->lists[2 * i], **tail = &a->lists[2 * i + 1];
     node_t *h = *head;
     b->flags = 0;
     if (!h) {
         b->next_free = b->prev_free = NULL;
         *head = *tail = b;
-        tlsf_mark_class(&a->cls, i);
+        tlsf_mark_class_k(&a->cls, i, sli);
     } else if (at_head || b->size >= h->size) {
         b->next_free = h;
         b->prev_free = NULL;
@@ -244,9 +246,9 @@ TLSF_HOT void insert_free(tlsf_oa_t *a, node_t *b, int at_head)
     a->free_units += b->size;
 }
 
-TLSF_HOT void remove_free(tlsf_oa_t *a, node_t *b)
+TLSF_HOT void remove_free(tlsf_oa_t *a, node_t *b, unsigned sli)
 {
-    uint64_t i = tlsf_map_floor(&a->cls, b->size);
+    uint64_t i = tlsf_map_floor_k(b->size, sli, 0);
     if (b->prev_free)
         b->prev_free->next_free = b->next_free;
     else
@@ -256,7 +258,7 @@ TLSF_HOT void remove_free(tlsf_oa_t *a, node_t *b)
     else
         a->lists[2 * i + 1] = b->prev_free;
     if (!a->lists[2 * i])
-        tlsf_unmark_class(&a->cls, i);
+        tlsf_unmark_class_k(&a->cls, i, sli);
     a->free_blocks--;
     a->free_units -= b->size;
 }
@@ -293,16 +295,16 @@ TLSF_HOT void absorb_next(tlsf_oa_t *a, node_t *p, node_t *b)
 /* Free block b (unlinked) becomes a used block of `need` units after `gap`
  * units of padding; padding and tail go back to the free lists. Two spare
  * nodes are reserved. Returns the used node. */
-TLSF_HOT node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
+TLSF_HOT node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need, unsigned sli)
 {
     if (gap) {
         node_t *u = split_after(a, b, gap);
-        insert_free(a, b, 0);
+        insert_free(a, b, 0, sli);
         b = u;
     }
     assert(b->size >= need);
     if (b->size > need)
-        insert_free(a, split_after(a, b, need), 0);
+        insert_free(a, split_after(a, b, need), 0, sli);
     b->flags = N_USED;
     index_insert(a, b);
     a->allocations++;
@@ -312,19 +314,19 @@ TLSF_HOT node_t *carve(tlsf_oa_t *a, node_t *b, uint64_t gap, uint64_t need)
 
 /* Block b, in no list and not indexed, becomes free, merged with its free
  * neighbours; at_head as insert_free. */
-TLSF_HOT void release(tlsf_oa_t *a, node_t *b, int at_head)
+TLSF_HOT void release(tlsf_oa_t *a, node_t *b, int at_head, unsigned sli)
 {
     node_t *n = b->next_phys, *p = b->prev_phys;
     if (!(n->flags & N_USED)) {
-        remove_free(a, n);
+        remove_free(a, n, sli);
         absorb_next(a, b, n);
     }
     if (p && !(p->flags & N_USED)) {
-        remove_free(a, p);
+        remove_free(a, p, sli);
         absorb_next(a, p, b);
         b = p;
     }
-    insert_free(a, b, at_head);
+    insert_free(a, b, at_head, sli);
 }
 
 /* ------------------------------------------------------ public operations */
@@ -342,11 +344,13 @@ tlsf_oa_t *tlsf_oa_create(unsigned sl_len, uint64_t granularity)
     a->gran_log2 = tlsf_log2(granularity);
     a->chunk_nodes = CHUNK_MIN;
     a->level = INDEX_MIN_LOG2;
-    a->segments[0] = calloc((size_t)1 << INDEX_MIN_LOG2, sizeof(node_t *));
-    if (!a->segments[0]) {
+    node_t **first = calloc((size_t)1 << INDEX_MIN_LOG2, sizeof(node_t *));
+    if (!first) {
         free(a);
         return NULL;
     }
+    for (unsigned m = 0; m < INDEX_MIN_LOG2; m++)
+        a->bucket_base[m] = (uintptr_t)first;
     a->metadata_bytes = sizeof *a + sizeof(node_t *) * ((uint64_t)1 << INDEX_MIN_LOG2);
     return a;
 }
@@ -359,8 +363,9 @@ void tlsf_oa_destroy(tlsf_oa_t *a)
         next = c->next;
         free(c->raw);
     }
-    for (unsigned k = 0; k < INDEX_SEGMENTS; k++)
-        free(a->segments[k]);
+    free(bucket(a, 0));
+    for (unsigned m = INDEX_MIN_LOG2; m < a->level + (a->split > 0); m++)
+        free(bucket(a, (uint64_t)1 << m));
     free(a->lists);
     free(a);
 }
@@ -378,7 +383,8 @@ static inline uint64_t units_for(const tlsf_oa_t *a, uint64_t size)
     return u ? u : 1;
 }
 
-int tlsf_oa_alloc(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out)
+/* tlsf_oa_alloc; sli: the allocator's sl_log2 (TLSF_WITH_SLI). */
+TLSF_HOT int alloc_offset(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out, unsigned sli)
 {
     if (UNLIKELY(!align || (align & (align - 1))))
         return TLSF_EALIGN;
@@ -390,20 +396,25 @@ int tlsf_oa_alloc(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out)
     /* worst-case padding is au - 1 units (saturated: then only the own list can serve) */
     uint64_t search = au - 1 > UINT64_MAX - need ? UINT64_MAX : need + au - 1;
     /* First the head of the request's own list, then good fit (as tlsf.c). */
-    uint64_t i = tlsf_map_floor(&a->cls, search);
-    node_t *b = tlsf_class_exists(&a->cls, i) ? a->lists[2 * i] : NULL;
+    uint64_t i = tlsf_map_floor_k(search, sli, 0);
+    node_t *b = tlsf_class_exists_k(&a->cls, i, sli) ? a->lists[2 * i] : NULL;
     if (b && (align_gap(b->offset, au) > b->size || need > b->size - align_gap(b->offset, au)))
         b = NULL;
     if (!b) {
-        if ((i = tlsf_find_suitable(&a->cls, tlsf_map_ceil(&a->cls, search))) == TLSF_CLASS_NONE)
+        if ((i = tlsf_find_suitable_k(&a->cls, tlsf_map_ceil_k(search, sli, 0), sli)) == TLSF_CLASS_NONE)
             return TLSF_ENOMEM;
         b = a->lists[2 * i];
     }
     if (UNLIKELY(!reserve_nodes(a, 2)))
         return TLSF_ENOMETA;
-    remove_free(a, b);
-    *out = carve(a, b, align_gap(b->offset, au), need)->offset << a->gran_log2;
+    remove_free(a, b, sli);
+    *out = carve(a, b, align_gap(b->offset, au), need, sli)->offset << a->gran_log2;
     return TLSF_OK;
+}
+
+int tlsf_oa_alloc(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out)
+{
+    return TLSF_WITH_SLI(a->cls, alloc_offset, a, size, align, out);
 }
 
 /* The used node at byte offset `offset`, or NULL; *link gets the index link holding it. */
@@ -417,7 +428,7 @@ static inline node_t *find_live(const tlsf_oa_t *a, uint64_t offset, node_t ***l
 
 /* at_head as insert_free: alloc_many's rollback puts each block back where
  * alloc took it from. */
-TLSF_HOT int free_offset(tlsf_oa_t *a, uint64_t offset, int at_head)
+TLSF_HOT int free_offset(tlsf_oa_t *a, uint64_t offset, int at_head, unsigned sli)
 {
     node_t **link, *b = find_live(a, offset, &link);
     if (UNLIKELY(!b))
@@ -426,11 +437,11 @@ TLSF_HOT int free_offset(tlsf_oa_t *a, uint64_t offset, int at_head)
     a->indexed--;
     a->allocations--;
     a->allocated -= b->size;
-    release(a, b, at_head);
+    release(a, b, at_head, sli);
     return TLSF_OK;
 }
 
-int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset) { return free_offset(a, offset, 0); }
+int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset) { return TLSF_WITH_SLI(a->cls, free_offset, a, offset, 0); }
 
 int tlsf_oa_usable_size(const tlsf_oa_t *a, uint64_t offset, uint64_t *out)
 {
@@ -457,7 +468,7 @@ int tlsf_oa_resize(tlsf_oa_t *a, uint64_t offset, uint64_t size, int *resized)
                 return TLSF_ENOMETA;
             node_t *tail = split_after(a, b, need);
             a->allocated -= tail->size;
-            release(a, tail, 0);
+            release(a, tail, 0, a->cls.sl_log2);
         }
         *resized = 1;
         return TLSF_OK;
@@ -466,11 +477,11 @@ int tlsf_oa_resize(tlsf_oa_t *a, uint64_t offset, uint64_t size, int *resized)
     node_t *n = b->next_phys;
     if (!(n->flags & N_USED) && n->size >= need - b->size) {
         uint64_t total = b->size + n->size;
-        remove_free(a, n);
+        remove_free(a, n, a->cls.sl_log2);
         if (total > need) {
             n->offset = b->offset + need;
             n->size = total - need;
-            insert_free(a, n, 0);
+            insert_free(a, n, 0, a->cls.sl_log2);
         } else {
             b->next_phys = n->next_phys;
             n->next_phys->prev_phys = b;
@@ -494,7 +505,7 @@ int tlsf_oa_alloc_many(tlsf_oa_t *a, const uint64_t *sizes, size_t n, uint64_t a
             *failed = k;
             while (k--) /* newest first, each block to the head of its list, where
                          * alloc took it: the lists are as before the call */
-                free_offset(a, out[k], 1);
+                free_offset(a, out[k], 1, a->cls.sl_log2);
             return rc;
         }
     }
@@ -599,7 +610,7 @@ int tlsf_oa_add_range(tlsf_oa_t *a, uint64_t offset, uint64_t size)
     if (b->prev_phys)
         b->prev_phys->next_phys = b;
     a->capacity += end - start;
-    release(a, b, 0);
+    release(a, b, 0, a->cls.sl_log2);
     return TLSF_OK;
 }
 
@@ -621,7 +632,7 @@ void tlsf_oa_reset(tlsf_oa_t *a)
         first->size = s->offset - first->offset;
         first->next_phys = s;
         s->prev_phys = first;
-        insert_free(a, first, 0);
+        insert_free(a, first, 0, a->cls.sl_log2);
     }
 }
 

@@ -39,7 +39,7 @@
  * union and are planted), a free block's or a sentinel's hash_next. Out of
  * the catalogue because the check does not claim them: the node table (spare
  * stack, spare_count, bump, chunks, nodes_total, metadata_bytes), the index
- * geometry (segments, level, split) and the settings (sl_log2, min_log2,
+ * geometry (bucket_base, level, split) and the settings (sl_log2, min_log2,
  * gran_log2), which have no second copy to compare against; a corrupt
  * spare_count, say, goes unreported. fl_count, which sizes the lists array,
  * is checked against the capacity and planted. */
