@@ -82,6 +82,7 @@ struct tlsf_oa {
      * m, so segments up to level - 1, and level's once split > 0, exist. */
     uintptr_t bucket_base[INDEX_SEGMENTS];
     unsigned level;              /* 2^level + split buckets */
+    uint64_t mask;               /* 2^level - 1 */
     uint64_t split;              /* the next bucket to split */
     uint64_t indexed;            /* nodes in the index */
 };
@@ -161,8 +162,8 @@ TLSF_HOT node_t **bucket(const tlsf_oa_t *a, uint64_t b)
 
 static inline uint64_t bucket_of(const tlsf_oa_t *a, uint64_t h)
 {
-    uint64_t b = h & (((uint64_t)1 << a->level) - 1);
-    return b < a->split ? h & (((uint64_t)2 << a->level) - 1) : b;
+    uint64_t b = h & a->mask;
+    return b < a->split ? h & (2 * a->mask + 1) : b;
 }
 
 /* The link that holds the used node at unit offset u, or the NULL link ending its bucket. */
@@ -201,6 +202,7 @@ TLSF_COLD void index_grow(tlsf_oa_t *a)
     }
     if (++a->split == half) {
         a->level++;
+        a->mask = 2 * a->mask + 1;
         a->split = 0;
     }
 }
@@ -210,7 +212,7 @@ TLSF_HOT void index_insert(tlsf_oa_t *a, node_t *n)
     node_t **link = bucket(a, bucket_of(a, hash_of(n->offset)));
     n->hash_next = *link;
     *link = n;
-    if (++a->indexed > ((uint64_t)1 << a->level) + a->split && a->level < 62)
+    if (++a->indexed > a->mask + 1 + a->split && a->level < 62)
         index_grow(a);
 }
 
@@ -344,6 +346,7 @@ tlsf_oa_t *tlsf_oa_create(unsigned sl_len, uint64_t granularity)
     a->gran_log2 = tlsf_log2(granularity);
     a->chunk_nodes = CHUNK_MIN;
     a->level = INDEX_MIN_LOG2;
+    a->mask = ((uint64_t)1 << INDEX_MIN_LOG2) - 1;
     node_t **first = calloc((size_t)1 << INDEX_MIN_LOG2, sizeof(node_t *));
     if (!first) {
         free(a);
@@ -379,8 +382,7 @@ uint64_t tlsf_oa_metadata_bytes(const tlsf_oa_t *a) { return a->metadata_bytes; 
 /* Units for `size` bytes; 0 bytes take one unit. */
 static inline uint64_t units_for(const tlsf_oa_t *a, uint64_t size)
 {
-    uint64_t u = (size >> a->gran_log2) + ((size & ((((uint64_t)1) << a->gran_log2) - 1)) != 0);
-    return u ? u : 1;
+    return size ? ((size - 1) >> a->gran_log2) + 1 : 1; /* rounded up, without overflow */
 }
 
 /* tlsf_oa_alloc; sli: the allocator's sl_log2 (TLSF_WITH_SLI). */
