@@ -56,6 +56,7 @@ typedef struct chunk { /* the header slot (node 0) of each node chunk */
 #define CHUNK_MIN 64u          /* nodes in the first chunk (4 KiB) */
 #define CHUNK_MAX 16384u       /* nodes in the largest chunk (1 MiB): growth stays cheap */
 #define INDEX_MIN_LOG2 6       /* the offset index starts with 64 buckets */
+#define INDEX_MAX_LOG2 62      /* it stops growing at 2^62 buckets */
 #define INDEX_SEGMENTS 64
 
 struct tlsf_oa {
@@ -78,12 +79,11 @@ struct tlsf_oa {
      * each later one [2^m, 2^(m+1)) for an m >= INDEX_MIN_LOG2. Bucket b is
      * the word at bucket_base[log2(b | 1)] + b * sizeof(node_t *): entries
      * below INDEX_MIN_LOG2 hold the first segment's address, the one of m the
-     * address of m's segment less 2^m words: set by the first split at level
-     * m, so segments up to level - 1, and level's once split > 0, exist. */
+     * address of m's segment less 2^m words, set by the first split of the
+     * round where mask = 2^m - 1. */
     uintptr_t bucket_base[INDEX_SEGMENTS];
-    unsigned level;              /* 2^level + split buckets */
-    uint64_t mask;               /* 2^level - 1 */
-    uint64_t split;              /* the next bucket to split */
+    uint64_t mask;               /* 2^m - 1: this round splits buckets [0, 2^m) into [0, 2^(m+1)) */
+    uint64_t split;              /* the next bucket to split; mask + 1 + split buckets */
     uint64_t indexed;            /* nodes in the index */
 };
 
@@ -180,12 +180,12 @@ TLSF_HOT node_t **index_find(const tlsf_oa_t *a, uint64_t u)
  * Without memory for a new segment it does not grow: chains get longer. */
 TLSF_COLD void index_grow(tlsf_oa_t *a)
 {
-    uint64_t half = (uint64_t)1 << a->level;
-    if (!a->split) { /* the level's first split: its segment */
+    uint64_t half = a->mask + 1;
+    if (!a->split) { /* the round's first split: its segment */
         node_t **seg = malloc((size_t)half * sizeof(node_t *));
         if (!seg)
             return;
-        a->bucket_base[a->level] = (uintptr_t)seg - half * sizeof(node_t *);
+        a->bucket_base[tlsf_log2(half)] = (uintptr_t)seg - half * sizeof(node_t *);
         a->metadata_bytes += half * sizeof(node_t *);
     }
     node_t **from = bucket(a, a->split), **to = bucket(a, a->split + half);
@@ -201,22 +201,22 @@ TLSF_COLD void index_grow(tlsf_oa_t *a)
         }
     }
     if (++a->split == half) {
-        a->level++;
         a->mask = 2 * a->mask + 1;
         a->split = 0;
     }
 }
+
+static inline uint64_t index_buckets(const tlsf_oa_t *a) { return a->mask + 1 + a->split; }
 
 TLSF_HOT void index_insert(tlsf_oa_t *a, node_t *n)
 {
     node_t **link = bucket(a, bucket_of(a, hash_of(n->offset)));
     n->hash_next = *link;
     *link = n;
-    if (++a->indexed > a->mask + 1 + a->split && a->level < 62)
+    if (++a->indexed > index_buckets(a) && a->mask < ((uint64_t)1 << INDEX_MAX_LOG2) - 1)
         index_grow(a);
 }
 
-static inline uint64_t index_buckets(const tlsf_oa_t *a) { return ((uint64_t)1 << a->level) + a->split; }
 
 /* -------------------------------------------------------------- free lists */
 
@@ -345,7 +345,6 @@ tlsf_oa_t *tlsf_oa_create(unsigned sl_len, uint64_t granularity)
     a->cls.min_log2 = 0;
     a->gran_log2 = tlsf_log2(granularity);
     a->chunk_nodes = CHUNK_MIN;
-    a->level = INDEX_MIN_LOG2;
     a->mask = ((uint64_t)1 << INDEX_MIN_LOG2) - 1;
     node_t **first = calloc((size_t)1 << INDEX_MIN_LOG2, sizeof(node_t *));
     if (!first) {
@@ -367,7 +366,7 @@ void tlsf_oa_destroy(tlsf_oa_t *a)
         free(c->raw);
     }
     free(bucket(a, 0));
-    for (unsigned m = INDEX_MIN_LOG2; m < a->level + (a->split > 0); m++)
+    for (unsigned m = INDEX_MIN_LOG2; m < tlsf_log2(a->mask + 1) + (a->split > 0); m++)
         free(bucket(a, (uint64_t)1 << m));
     free(a->lists);
     free(a);

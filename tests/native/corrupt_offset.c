@@ -39,10 +39,9 @@
  * union and are planted), a free block's or a sentinel's hash_next. Out of
  * the catalogue because the check does not claim them: the node table (spare
  * stack, spare_count, bump, chunks, nodes_total, metadata_bytes), the index
- * geometry (bucket_base, level, mask, split) and the settings (sl_log2,
- * min_log2, gran_log2), which have no second copy to compare against (mask
- * is derived from level, which has none); a corrupt spare_count, say, goes
- * unreported. fl_count, which sizes the lists array,
+ * geometry (bucket_base, mask, split) and the settings (sl_log2, min_log2,
+ * gran_log2), which have no second copy to compare against; a corrupt
+ * spare_count, say, goes unreported. fl_count, which sizes the lists array,
  * is checked against the capacity and planted. */
 #define KINDS(X)                                                                                     \
     X(SIZE_PLUS_ONE, "size + 1 unit")                                                                \
