@@ -32,7 +32,7 @@ typedef struct {
 #define TLSF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TLSF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 static inline unsigned tlsf_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
-static inline unsigned tlsf_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+static inline unsigned tlsf_log2(uint64_t x) { return 63u ^ (unsigned)__builtin_clzll(x); } /* 63 - clz: one bsr */
 static inline unsigned tlsf_popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
 #define TLSF_PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 /* The hot path's helpers are inlined into alloc and free (callgrind, `mixed`:

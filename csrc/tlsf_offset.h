@@ -4,11 +4,14 @@
  * It manages ranges of 64-bit offsets that it never touches: GPU buffers,
  * file space, address ranges. All metadata lives in a node table beside the
  * free lists, one node per block, so no header is written anywhere and every
- * block, even one unit, costs nothing in the managed space. The node table and
- * the offset index grow on demand without ever moving or rehashing at once,
- * so there is no cap on the number of allocations and no copy or rehash
- * spike (the first touch of fresh metadata pages is still the OS's cost:
- * see benchmarks/RESULTS.md, "Growth latency").
+ * block, even one unit, costs 32 bytes of metadata and nothing in the managed
+ * space. The node table and the offset index grow on demand without
+ * rehashing or copying more than 16 KiB at once: the table moves once, from
+ * 512 nodes to 1,024, into a reservation of address space where it grows in
+ * place (where the system refuses one, realloc doubles it); the first touch
+ * of fresh metadata pages is still the OS's cost (benchmarks/RESULTS.md,
+ * "Growth latency"). About 2^27 (134 million) blocks at a time: beyond,
+ * TLSF_ENOMETA.
  *
  * Policy is that of the in-band engine (tlsf.c), size classes included
  * (tlsf_classes.h): the head of the request's own list first, then good fit;

@@ -34,15 +34,16 @@
 
 /* ------------------------------------------------------------------ kinds */
 
-/* Not planted, as nothing reads them (so no corruption): a used block's
- * next_free / prev_free (a sentinel's next_range / range_first share the
- * union and are planted), a free block's or a sentinel's hash_next. Out of
- * the catalogue because the check does not claim them: the node table (spare
- * stack, spare_count, bump, chunks, nodes_total, metadata_bytes), the index
- * geometry (bucket_base, mask, split) and the settings (sl_log2, min_log2,
- * gran_log2), which have no second copy to compare against; a corrupt
- * spare_count, say, goes unreported. fl_count, which sizes the lists array,
- * is checked against the capacity and planted. */
+/* Every word of a node is planted under each of its meanings: a free block's
+ * next_free and prev_free (the word of a used block's hash_next and of its
+ * flags: planted as those), a sentinel's next_range and range_first (the
+ * words of a block's next_phys and hash_next). Out of the catalogue because
+ * the check does not claim them: the node table (table, spare stack, bump,
+ * avail, nodes_total, metadata_bytes), the index geometry (bucket_base, mask,
+ * split) and the settings (sl_log2, min_log2, gran_log2, gran_mask), which
+ * have no second copy to compare against; a corrupt avail, say, goes
+ * unreported. fl_count, which sizes the lists array, is checked against the
+ * capacity and planted, and so is node 0 (NIL), which must read as used. */
 #define KINDS(X)                                                                                     \
     X(SIZE_PLUS_ONE, "size + 1 unit")                                                                \
     X(SIZE_MINUS_ONE, "size - 1 unit")                                                               \
@@ -91,9 +92,8 @@
     X(CAPACITY, "counter capacity +/- 1")                                                            \
     X(ALLOCATED, "counter allocated +/- 1")                                                          \
     X(ALLOCATIONS, "counter allocations +/- 1")                                                      \
-    X(FREE_UNITS, "counter free_units +/- 1")                                                        \
     X(FREE_BLOCKS, "counter free_blocks +/- 1")                                                      \
-    X(INDEXED, "counter indexed +/- 1")
+    X(NIL_NODE, "node 0 (NIL) no longer reads as used")
 
 #define KIND_ENUM(k, s) K_##k,
 #define KIND_NAME(k, s) s,
@@ -113,7 +113,7 @@ static uint64_t rnd(void)
 
 #define ULLC(x) ((unsigned long long)(x))
 #define MAX_LIVE 1024
-#define MAX_NODES 8192
+#define MAX_STATE_NODES 8192
 #define OPS_PER_CONFIG 3000
 #define PLANT_POINTS 8
 #define WINDOW ((uint64_t)1 << 14) /* units: the ranges of a run lie in [base, base + WINDOW) */
@@ -173,7 +173,7 @@ static void grow(void)
 {
     uint64_t n = 1 + rnd() % 600;
     if (layout == ONE_RANGE) { /* the one range grows at its end */
-        add_range_units(a->first_range->offset, n);
+        add_range_units(N(a, a->first_range)->offset, n);
         return;
     }
     if (layout == APART || rnd() % 3 == 0) {
@@ -181,16 +181,17 @@ static void grow(void)
         return;
     }
     uint64_t k = 0, pick;
-    for (node_t *s = a->first_range; s; s = s->next_range)
+    for (ref_t s = a->first_range; s; s = N(a, s)->next_range)
         k++;
     pick = rnd() % k;
-    node_t *s = a->first_range;
+    node_t *s = N(a, a->first_range);
     while (pick--)
-        s = s->next_range;
+        s = N(a, s->next_range);
+    uint64_t start = N(a, s->range_first)->offset;
     if (rnd() % 2)
         add_range_units(s->offset, n);
-    else if (s->range_first->offset >= base + n)
-        add_range_units(s->range_first->offset - n, n);
+    else if (start >= base + n)
+        add_range_units(start - n, n);
 }
 
 static void step(void)
@@ -239,17 +240,23 @@ static void step(void)
 
 /* ---------------------------------------------------------------- planting */
 
-/* The nodes of the current state, in address order. */
-static node_t *nodes[MAX_NODES], *used_nodes[MAX_NODES], *free_nodes[MAX_NODES], *sentinels[MAX_NODES];
+/* The nodes of the current state, in address order. Node pointers stay valid
+ * while planting: plant_all reserves the one node a plant takes first, so the
+ * table does not move. */
+static node_t *nodes[MAX_STATE_NODES], *used_nodes[MAX_STATE_NODES], *free_nodes[MAX_STATE_NODES],
+    *sentinels[MAX_STATE_NODES];
 static size_t n_nodes, n_used, n_free, n_sentinels;
+
+static node_t *node_at(ref_t r) { return r ? N(a, r) : NULL; }
+static ref_t ref_of(const node_t *n) { return n ? R(a, n) : NIL; }
 
 static void collect(void)
 {
     n_nodes = n_used = n_free = n_sentinels = 0;
-    for (node_t *s = a->first_range; s; s = s->next_range) {
-        for (node_t *b = s->range_first; b != s; b = b->next_phys) {
-            if (n_nodes + 2 > MAX_NODES)
-                FAIL("more than %d nodes: raise MAX_NODES", MAX_NODES);
+    for (node_t *s = node_at(a->first_range); s; s = node_at(s->next_range)) {
+        for (node_t *b = N(a, s->range_first); b != s; b = N(a, b->next_phys)) {
+            if (n_nodes + 2 > MAX_STATE_NODES)
+                FAIL("more than %d nodes: raise MAX_STATE_NODES", MAX_STATE_NODES);
             nodes[n_nodes++] = b;
             if (b->flags & N_USED)
                 used_nodes[n_used++] = b;
@@ -266,12 +273,12 @@ static uint64_t class_of(const node_t *b) { return tlsf_map_floor(&a->cls, b->si
 static uint64_t n_classes(void) { return (uint64_t)a->cls.fl_count << a->cls.sl_log2; }
 static uint64_t bucket_index(const node_t *n) { return bucket_of(a, hash_of(n->offset)); }
 
-/* Planted fields (words and pointers) are saved in plant order and restored
- * in reverse, so one field may be written twice. */
+/* Planted fields (words and refs) are saved in plant order and restored in
+ * reverse, so one field may be written twice. */
 #define MAX_PATCHES 24
 static struct {
     void *at;
-    unsigned char old[sizeof(uint64_t) > sizeof(node_t *) ? sizeof(uint64_t) : sizeof(node_t *)];
+    unsigned char old[sizeof(uint64_t)];
     size_t len;
 } patches[MAX_PATCHES];
 static int n_patches, kind;
@@ -295,11 +302,7 @@ static void set_u32(uint32_t *f, uint32_t v)
     save(f, sizeof *f);
     *f = v;
 }
-static void set_ptr(node_t **f, node_t *v)
-{
-    save(f, sizeof *f);
-    *f = v;
-}
+static void set_ref(ref_t *f, const node_t *v) { set_u32(f, ref_of(v)); }
 static void restore(void)
 {
     while (n_patches--)
@@ -367,28 +370,36 @@ static void plant_u64(int k, const node_t *n, const char *field, uint64_t *f, ui
     expect_reported();
 }
 
-static void plant_ptr(int k, node_t *n, const char *field, node_t **f, node_t *v)
+static void plant_u32(int k, const node_t *n, const char *field, uint32_t *f, uint32_t v)
 {
-    begin(k, n, "%s -> %s", field, !v ? "NULL" : v == n ? "itself" : role(v));
-    set_ptr(f, v);
+    begin(k, n, "%s %#x -> %#x", field, *f, v);
+    set_u32(f, v);
     expect_reported();
 }
 
-/* A pointer field set to NULL, to its own node, and to a few other nodes of
- * each role (some of them the structural near misses `near`). */
-static void plant_links(int k_null, int k_self, int k_else, node_t *n, const char *field, node_t **f, node_t *near0,
+static void plant_ref(int k, node_t *n, const char *field, ref_t *f, node_t *v)
+{
+    begin(k, n, "%s -> %s", field, !v ? "NIL" : v == n ? "itself" : role(v));
+    set_ref(f, v);
+    expect_reported();
+}
+
+/* A link set to NIL, to its own node, and to a few other nodes of each role
+ * (some of them the structural near misses `near`). */
+static void plant_links(int k_null, int k_self, int k_else, node_t *n, const char *field, ref_t *f, node_t *near0,
                         node_t *near1)
 {
-    plant_ptr(k_null, n, field, f, NULL);
-    plant_ptr(k_self, n, field, f, n);
+    plant_ref(k_null, n, field, f, NULL);
+    plant_ref(k_self, n, field, f, n);
     node_t *others[] = {near0, near1, any_of(used_nodes, n_used), any_of(free_nodes, n_free),
                         any_of(sentinels, n_sentinels), any_of(nodes, n_nodes)};
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
         if (others[i] && others[i] != n)
-            plant_ptr(k_else, n, field, f, others[i]);
+            plant_ref(k_else, n, field, f, others[i]);
 }
 
-/* Size, offset, flags and physical links of a block or sentinel. */
+/* Size, offset, flags and physical links of a block or sentinel (a
+ * sentinel's next_phys word is its next_range: plant_ranges). */
 static void plant_node(node_t *b)
 {
     int sentinel = (b->flags & N_SENTINEL) != 0, used = (b->flags & N_USED) != 0;
@@ -403,47 +414,51 @@ static void plant_node(node_t *b)
     plant_u64(K_OFFSET, b, "offset", &b->offset, b->offset - 1);
     plant_u64(K_OFFSET, b, "offset", &b->offset, b->offset ^ (uint64_t)1 << 63);
 
-    plant_u64(K_FLAG_USED, b, "flags", &b->flags, b->flags ^ N_USED);
-    plant_u64(K_FLAG_SENTINEL, b, "flags", &b->flags, b->flags ^ N_SENTINEL);
+    /* a free block's flags word is its prev_free: its flag bits are clear */
+    plant_u32(K_FLAG_USED, b, "flags", &b->flags, b->flags ^ N_USED);
+    plant_u32(K_FLAG_SENTINEL, b, "flags", &b->flags, b->flags ^ N_SENTINEL);
     if (!sentinel && !used) /* a free block dressed as a sentinel */
-        plant_u64(K_FLAG_SENTINEL, b, "flags", &b->flags, N_USED | N_SENTINEL);
-    plant_u64(K_FLAG_MARK, b, "flags", &b->flags, b->flags | N_MARK);
-    plant_u64(K_FLAG_UNKNOWN, b, "flags", &b->flags, b->flags | 8);
-    plant_u64(K_FLAG_UNKNOWN, b, "flags", &b->flags, 0); /* a free block's are 0: skipped */
+        plant_u32(K_FLAG_SENTINEL, b, "flags", &b->flags, N_USED | N_SENTINEL);
+    plant_u32(K_FLAG_MARK, b, "flags", &b->flags, b->flags | N_MARK);
+    plant_u32(K_FLAG_UNKNOWN, b, "flags", &b->flags, b->flags | 8);
+    plant_u32(K_FLAG_UNKNOWN, b, "flags", &b->flags, 16);
+    if (used) /* a free block's 0 is prev_free NIL: plant_free */
+        plant_u32(K_FLAG_UNKNOWN, b, "flags", &b->flags, 0);
 
-    node_t *prev = b->prev_phys, *next = b->next_phys;
+    node_t *prev = node_at(b->prev_phys), *next = sentinel ? NULL : N(a, b->next_phys);
     plant_links(K_PREV_PHYS_NULL, K_PREV_PHYS_SELF, K_PREV_PHYS_ELSEWHERE, b, "prev_phys", &b->prev_phys,
-                prev ? prev->prev_phys : NULL, next);
-    plant_links(K_NEXT_PHYS_NULL, K_NEXT_PHYS_SELF, K_NEXT_PHYS_ELSEWHERE, b, "next_phys", &b->next_phys,
-                next ? next->next_phys : NULL, prev);
+                prev ? node_at(prev->prev_phys) : NULL, next);
+    if (!sentinel)
+        plant_links(K_NEXT_PHYS_NULL, K_NEXT_PHYS_SELF, K_NEXT_PHYS_ELSEWHERE, b, "next_phys", &b->next_phys,
+                    next->flags & N_SENTINEL ? NULL : N(a, next->next_phys), prev);
 }
 
 /* The list links of a free block, and the block linked into a second list. */
 static void plant_free(node_t *b)
 {
-    node_t *next = b->next_free, *prev = b->prev_free;
+    node_t *next = node_at(b->next_free), *prev = node_at(b->prev_free);
     plant_links(K_NEXT_FREE_NULL, K_NEXT_FREE_SELF, K_NEXT_FREE_ELSEWHERE, b, "next_free", &b->next_free,
-                next ? next->next_free : NULL, prev);
+                next ? node_at(next->next_free) : NULL, prev);
     plant_links(K_PREV_FREE_NULL, K_PREV_FREE_SELF, K_PREV_FREE_ELSEWHERE, b, "prev_free", &b->prev_free,
-                prev ? prev->prev_free : NULL, next);
+                prev ? node_at(prev->prev_free) : NULL, next);
 
     /* Another list's tail links on to b; another, empty, list is b alone, bits set. */
     uint64_t i = class_of(b), n = n_classes();
     for (int tries = 0, done_full = 0, done_empty = 0; tries < 64 && !(done_full && done_empty); tries++) {
         uint64_t j = rnd() % n;
-        node_t *tail = a->lists[2 * j + 1];
+        node_t *tail = node_at(a->lists[2 * j + 1]);
         if (j == i)
             continue;
         if (tail && !done_full) {
             begin(K_LIST_DUPLICATE, b, "also after the tail of list %llu", ULLC(j));
-            set_ptr(&tail->next_free, b);
+            set_ref(&tail->next_free, b);
             expect_reported();
             done_full = 1;
         } else if (!tail && !done_empty) {
             uint64_t fl = j >> a->cls.sl_log2, sl = j & ((1u << a->cls.sl_log2) - 1);
             begin(K_LIST_DUPLICATE_HEAD, b, "also the only entry of list %llu", ULLC(j));
-            set_ptr(&a->lists[2 * j], b);
-            set_ptr(&a->lists[2 * j + 1], b);
+            set_ref(&a->lists[2 * j], b);
+            set_ref(&a->lists[2 * j + 1], b);
             set_u64(&a->cls.sl_bitmap[fl], a->cls.sl_bitmap[fl] | (uint64_t)1 << sl);
             set_u64(&a->cls.fl_bitmap, a->cls.fl_bitmap | (uint64_t)1 << fl);
             expect_reported();
@@ -456,20 +471,21 @@ static void plant_free(node_t *b)
 static void plant_lists(void)
 {
     for (uint64_t i = 0, n = n_classes(); i < n; i++) {
-        node_t **head = &a->lists[2 * i], **tail = &a->lists[2 * i + 1], *h = *head, *t = *tail;
+        ref_t *head = &a->lists[2 * i], *tail = &a->lists[2 * i + 1];
+        node_t *h = node_at(*head), *t = node_at(*tail);
         if (!h) {
             if (rnd() % 16)
                 continue;
             begin(K_EMPTY_LIST, NULL, "list %llu head -> a free block", ULLC(i));
-            set_ptr(head, any_of(free_nodes, n_free));
+            set_ref(head, any_of(free_nodes, n_free));
             expect_reported();
             begin(K_EMPTY_LIST, NULL, "list %llu tail -> a free block", ULLC(i));
-            set_ptr(tail, any_of(free_nodes, n_free));
+            set_ref(tail, any_of(free_nodes, n_free));
             expect_reported();
             begin(K_EMPTY_LIST, NULL, "list %llu head and tail -> a used block", ULLC(i));
             node_t *u = any_of(used_nodes, n_used);
-            set_ptr(head, u);
-            set_ptr(tail, u);
+            set_ref(head, u);
+            set_ref(tail, u);
             expect_reported();
             continue;
         }
@@ -477,35 +493,35 @@ static void plant_lists(void)
         for (size_t k = 0; k < n_free && !other_class; k++)
             if (class_of(free_nodes[k]) != i)
                 other_class = free_nodes[k];
-        node_t *heads[] = {NULL, h->next_free, t, any_of(used_nodes, n_used), any_of(sentinels, n_sentinels),
-                           other_class};
+        node_t *heads[] = {NULL, node_at(h->next_free), t, any_of(used_nodes, n_used),
+                           any_of(sentinels, n_sentinels), other_class};
         for (size_t k = 0; k < sizeof heads / sizeof *heads; k++) {
-            begin(K_LIST_HEAD, NULL, "list %llu head -> %s", ULLC(i), heads[k] ? role(heads[k]) : "NULL");
-            set_ptr(head, heads[k]);
+            begin(K_LIST_HEAD, NULL, "list %llu head -> %s", ULLC(i), heads[k] ? role(heads[k]) : "NIL");
+            set_ref(head, heads[k]);
             expect_reported();
         }
-        node_t *tails[] = {NULL, h, t->prev_free, any_of(used_nodes, n_used), other_class};
+        node_t *tails[] = {NULL, h, node_at(t->prev_free), any_of(used_nodes, n_used), other_class};
         for (size_t k = 0; k < sizeof tails / sizeof *tails; k++) {
-            begin(K_LIST_TAIL, NULL, "list %llu tail -> %s", ULLC(i), tails[k] ? role(tails[k]) : "NULL");
-            set_ptr(tail, tails[k]);
+            begin(K_LIST_TAIL, NULL, "list %llu tail -> %s", ULLC(i), tails[k] ? role(tails[k]) : "NIL");
+            set_ref(tail, tails[k]);
             expect_reported();
         }
         begin(K_LIST_CYCLE, t, "list %llu: tail.next_free -> head", ULLC(i));
-        set_ptr(&t->next_free, h);
+        set_ref(&t->next_free, h);
         expect_reported();
         begin(K_LIST_CYCLE, t, "list %llu: tail.next_free -> head, head.prev_free -> tail", ULLC(i));
-        set_ptr(&t->next_free, h);
-        set_ptr(&h->prev_free, t);
+        set_ref(&t->next_free, h);
+        set_ref(&h->prev_free, t);
         expect_reported();
         if (t->prev_free) { /* a back edge in the middle, both ways consistent */
-            node_t *p = t->prev_free;
+            node_t *p = N(a, t->prev_free);
             begin(K_LIST_CYCLE, t, "list %llu: tail.next_free -> its prev", ULLC(i));
-            set_ptr(&t->next_free, p);
+            set_ref(&t->next_free, p);
             expect_reported();
             if (p->prev_free) {
                 begin(K_LIST_CYCLE, p, "list %llu: next_free -> its prev, and back", ULLC(i));
-                set_ptr(&p->next_free, p->prev_free);
-                set_ptr(&p->prev_free->prev_free, p);
+                set_ref(&p->next_free, N(a, p->prev_free));
+                set_ref(&N(a, p->prev_free)->prev_free, p);
                 expect_reported();
             }
         }
@@ -537,11 +553,11 @@ static void plant_bitmaps(void)
 }
 
 /* The link that holds used node n in its bucket chain. */
-static node_t **link_of(node_t *n)
+static ref_t *link_of(node_t *n)
 {
-    node_t **link = bucket(a, bucket_index(n));
-    while (*link != n)
-        link = &(*link)->hash_next;
+    ref_t *link = bucket(a, bucket_index(n));
+    while (*link != R(a, n))
+        link = &N(a, *link)->hash_next;
     return link;
 }
 
@@ -549,37 +565,39 @@ static void plant_index(void)
 {
     uint64_t nb = index_buckets(a);
     for (size_t k = 0; k < n_used; k++) {
-        node_t *u = used_nodes[k], **link = link_of(u), *next = u->hash_next;
+        node_t *u = used_nodes[k], *next = node_at(u->hash_next);
+        ref_t *link = link_of(u);
         uint64_t from = bucket_index(u), to = (from + 1 + rnd() % (nb - 1)) % nb;
         begin(K_INDEX_DROPPED, u, "unlinked from bucket %llu", ULLC(from));
-        set_ptr(link, next);
+        set_ref(link, next);
         expect_reported();
         begin(K_INDEX_MOVED, u, "moved from bucket %llu to %llu", ULLC(from), ULLC(to));
-        set_ptr(link, next);
-        set_ptr(&u->hash_next, *bucket(a, to));
-        set_ptr(bucket(a, to), u);
+        set_ref(link, next);
+        set_ref(&u->hash_next, node_at(*bucket(a, to)));
+        set_ref(bucket(a, to), u);
         expect_reported();
         /* a cycle through the head cuts off the nodes after u: lookups of them must end */
-        plant_ptr(K_INDEX_CYCLE, u, "hash_next", &u->hash_next, *bucket(a, from));
-        plant_ptr(K_INDEX_CYCLE, u, "hash_next", &u->hash_next, u);
+        plant_ref(K_INDEX_CYCLE, u, "hash_next", &u->hash_next, node_at(*bucket(a, from)));
+        plant_ref(K_INDEX_CYCLE, u, "hash_next", &u->hash_next, u);
         for (int tries = 0; tries < 8; tries++) {
             node_t *m = any_of(used_nodes, n_used);
             if (bucket_index(m) != from) {
-                plant_ptr(K_INDEX_CROSS, u, "hash_next (into another bucket)", &u->hash_next, m);
+                plant_ref(K_INDEX_CROSS, u, "hash_next (into another bucket)", &u->hash_next, m);
                 break;
             }
         }
-        /* on to a node that is not indexed (its hash_next may never have been set) */
-        plant_ptr(K_INDEX_CROSS, u, "hash_next", &u->hash_next, any_of(free_nodes, n_free));
-        plant_ptr(K_INDEX_CROSS, u, "hash_next", &u->hash_next, any_of(sentinels, n_sentinels));
+        /* on to a node that is not indexed (its hash_next word is a list link or range_first) */
+        plant_ref(K_INDEX_CROSS, u, "hash_next", &u->hash_next, any_of(free_nodes, n_free));
+        plant_ref(K_INDEX_CROSS, u, "hash_next", &u->hash_next, any_of(sentinels, n_sentinels));
     }
     for (size_t k = 0; k < n_nodes; k++) {
-        node_t *n = nodes[k], **head = bucket(a, bucket_index(n));
+        node_t *n = nodes[k];
+        ref_t *head = bucket(a, bucket_index(n));
         if (n->flags == N_USED)
             continue;
         begin(K_INDEX_NOT_USED, n, "put at the head of bucket %llu", ULLC(bucket_index(n)));
-        set_ptr(&n->hash_next, *head);
-        set_ptr(head, n);
+        set_u32(&n->hash_next, *head);
+        set_ref(head, n);
         expect_reported();
     }
 }
@@ -587,29 +605,30 @@ static void plant_index(void)
 static void plant_ranges(void)
 {
     for (size_t k = 0; k < n_sentinels; k++) {
-        node_t *s = sentinels[k], *next = s->next_range, *first = s->range_first;
+        node_t *s = sentinels[k], *next = node_at(s->next_range), *first = N(a, s->range_first);
         node_t *ranges[] = {NULL,
                             s,
-                            a->first_range,
-                            next ? next->next_range : NULL,
+                            N(a, a->first_range),
+                            next ? node_at(next->next_range) : NULL,
                             any_of(sentinels, n_sentinels),
                             any_of(used_nodes, n_used),
                             any_of(free_nodes, n_free)};
         for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
-            plant_ptr(K_NEXT_RANGE, s, "next_range", &s->next_range, ranges[i]);
+            plant_ref(K_NEXT_RANGE, s, "next_range", &s->next_range, ranges[i]);
         node_t *firsts[] = {NULL,
                             s,
-                            first->next_phys,
-                            any_of(sentinels, n_sentinels)->range_first,
+                            N(a, first->next_phys),
+                            N(a, any_of(sentinels, n_sentinels)->range_first),
                             any_of(sentinels, n_sentinels),
                             any_of(nodes, n_nodes)};
         for (size_t i = 0; i < sizeof firsts / sizeof *firsts; i++)
-            plant_ptr(K_RANGE_FIRST, s, "range_first", &s->range_first, firsts[i]);
+            plant_ref(K_RANGE_FIRST, s, "range_first", &s->range_first, firsts[i]);
     }
-    node_t *heads[] = {NULL, a->first_range->next_range, sentinels[n_sentinels - 1], any_of(nodes, n_nodes)};
+    node_t *heads[] = {NULL, node_at(N(a, a->first_range)->next_range), sentinels[n_sentinels - 1],
+                       any_of(nodes, n_nodes)};
     for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) {
-        begin(K_FIRST_RANGE, NULL, "first_range -> %s", heads[i] ? role(heads[i]) : "NULL");
-        set_ptr(&a->first_range, heads[i]);
+        begin(K_FIRST_RANGE, NULL, "first_range -> %s", heads[i] ? role(heads[i]) : "NIL");
+        set_ref(&a->first_range, heads[i]);
         expect_reported();
     }
 }
@@ -624,15 +643,16 @@ static void plant_counters(void)
         {K_CAPACITY, "capacity", offsetof(tlsf_oa_t, capacity)},
         {K_ALLOCATED, "allocated", offsetof(tlsf_oa_t, allocated)},
         {K_ALLOCATIONS, "allocations", offsetof(tlsf_oa_t, allocations)},
-        {K_FREE_UNITS, "free_units", offsetof(tlsf_oa_t, free_units)},
         {K_FREE_BLOCKS, "free_blocks", offsetof(tlsf_oa_t, free_blocks)},
-        {K_INDEXED, "indexed", offsetof(tlsf_oa_t, indexed)},
     };
     for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
         uint64_t *f = (uint64_t *)(void *)((char *)a + counters[i].at);
         plant_u64(counters[i].kind, NULL, counters[i].name, f, *f + 1);
         plant_u64(counters[i].kind, NULL, counters[i].name, f, *f - 1);
     }
+    node_t *nil = N(a, NIL);
+    plant_u32(K_NIL_NODE, NULL, "node 0's flags", &nil->flags, 0);
+    plant_u32(K_NIL_NODE, NULL, "node 0's flags", &nil->flags, N_USED | N_SENTINEL);
 }
 
 /* Multi-field plants: what a buggy operation would leave, every structure
@@ -651,9 +671,9 @@ static void set_bits(uint64_t i, int on)
 static void unlink_free(node_t *b)
 {
     uint64_t i = class_of(b);
-    node_t *p = b->prev_free, *n = b->next_free;
-    set_ptr(p ? &p->next_free : &a->lists[2 * i], n);
-    set_ptr(n ? &n->prev_free : &a->lists[2 * i + 1], p);
+    node_t *p = node_at(b->prev_free), *n = node_at(b->next_free);
+    set_ref(p ? &p->next_free : &a->lists[2 * i], n);
+    set_ref(n ? &n->prev_free : &a->lists[2 * i + 1], p);
     if (!a->lists[2 * i])
         set_bits(i, 0);
 }
@@ -661,21 +681,21 @@ static void unlink_free(node_t *b)
 /* Node b at the head of list i, consistently. */
 static void push_free(node_t *b, uint64_t i)
 {
-    node_t *h = a->lists[2 * i];
-    set_ptr(&b->next_free, h);
-    set_ptr(&b->prev_free, NULL);
-    set_ptr(h ? &h->prev_free : &a->lists[2 * i + 1], b);
-    set_ptr(&a->lists[2 * i], b);
+    node_t *h = node_at(a->lists[2 * i]);
+    set_ref(&b->next_free, h);
+    set_ref(&b->prev_free, NULL);
+    set_ref(h ? &h->prev_free : &a->lists[2 * i + 1], b);
+    set_ref(&a->lists[2 * i], b);
     if (!h)
         set_bits(i, 1);
 }
 
 /* The link that names sentinel s: first_range or the previous sentinel's next_range. */
-static node_t **range_link(node_t *s)
+static ref_t *range_link(node_t *s)
 {
-    node_t **link = &a->first_range;
-    while (*link != s)
-        link = &(*link)->next_range;
+    ref_t *link = &a->first_range;
+    while (*link != R(a, s))
+        link = &N(a, *link)->next_range;
     return link;
 }
 
@@ -697,23 +717,19 @@ static void plant_consistent(void)
     /* Freeing a used block with no free neighbour this way is what free does
      * (list order is policy, not an invariant): no corruption, not planted. */
     for (size_t k = 0; k < n_used; k++) {
-        node_t *u = used_nodes[k], *p = u->prev_phys, *n = u->next_phys;
-        if (!(p && !(p->flags & N_USED)) && n->flags & N_USED)
+        node_t *u = used_nodes[k], *p = N(a, u->prev_phys), *n = N(a, u->next_phys);
+        if (p->flags & N_USED && n->flags & N_USED) /* (node 0, a first block's p, reads as used) */
             continue;
         begin(K_FREED_UNCOALESCED, u, "freed beside a free block");
-        set_u64(&u->flags, 0);
-        set_ptr(link_of(u), u->hash_next);
-        push_free(u, class_of(u));
-        set_u64(&a->indexed, a->indexed - 1);
+        set_ref(link_of(u), node_at(u->hash_next));
+        push_free(u, class_of(u)); /* prev_free over the flags: the block reads as free */
         set_u64(&a->allocations, a->allocations - 1);
         set_u64(&a->allocated, a->allocated - u->size);
         set_u64(&a->free_blocks, a->free_blocks + 1);
-        set_u64(&a->free_units, a->free_units + u->size);
         expect_reported();
     }
     for (size_t k = 0; k < n_sentinels; k++) {
-        node_t *s = sentinels[k], *last = s->prev_phys, *next = s->next_range;
-        uint64_t *counter = last->flags & N_USED ? &a->allocated : &a->free_units;
+        node_t *s = sentinels[k], *last = N(a, s->prev_phys), *next = node_at(s->next_range);
         for (int d = -1; d <= 1; d += 2) { /* a free one is refiled in the list of its new size */
             int is_free = !(last->flags & N_USED);
             if (d < 0 && last->size == 1) /* size 0 is planted above */
@@ -722,42 +738,40 @@ static void plant_consistent(void)
             if (is_free)
                 unlink_free(last);
             set_u64(&last->size, last->size + (uint64_t)(int64_t)d);
-            set_u64(counter, *counter + (uint64_t)(int64_t)d);
-            if (is_free)
+            if (is_free) /* (the free units are capacity - allocated: no counter) */
                 push_free(last, class_of(last));
+            else
+                set_u64(&a->allocated, a->allocated + (uint64_t)(int64_t)d);
             expect_reported();
         }
         if (next) { /* s's range and the next one swap places in the chain */
             begin(K_RANGE_ORDER, s, "swapped with the next range");
-            set_ptr(range_link(s), next);
-            set_ptr(&s->next_range, next->next_range);
-            set_ptr(&next->next_range, s);
+            set_ref(range_link(s), next);
+            set_u32(&s->next_range, next->next_range);
+            set_ref(&next->next_range, s);
             expect_reported();
         }
-        node_t *first = s->range_first;
-        if (first->next_phys != s) { /* a new sentinel t splits it after block b */
-            if (!reserve_nodes(a, 1))
-                FAIL("out of memory");
+        node_t *first = N(a, s->range_first);
+        if (first->next_phys != R(a, s)) { /* a new sentinel t splits it after block b */
             node_t *b = first;
-            for (uint64_t skip = rnd() % 4; skip-- && b->next_phys->next_phys != s;)
-                b = b->next_phys;
-            node_t *c = b->next_phys;
+            for (uint64_t skip = rnd() % 4; skip-- && N(a, b->next_phys)->next_phys != R(a, s);)
+                b = N(a, b->next_phys);
+            node_t *c = N(a, b->next_phys);
             begin(K_RANGE_SPLIT, c, "a sentinel put before it");
             save(&a->spare, sizeof a->spare); /* t goes back to the node table when restored */
-            save(&a->spare_count, sizeof a->spare_count);
+            save(&a->avail, sizeof a->avail);
             save(&a->bump, sizeof a->bump);
-            node_t *t = new_node(a);
+            node_t *t = new_node(a); /* reserved by plant_all: the table does not move */
             set_u64(&t->offset, c->offset);
             set_u64(&t->size, 0);
-            set_u64(&t->flags, N_USED | N_SENTINEL);
-            set_ptr(&t->prev_phys, b);
-            set_ptr(&t->next_phys, NULL);
-            set_ptr(&t->range_first, first);
-            set_ptr(&t->next_range, s); /* over the spare stack's link: restored with the rest */
-            set_ptr(range_link(s), t);
-            set_ptr(&b->next_phys, t);
-            set_ptr(&c->prev_phys, NULL);
-            set_ptr(&s->range_first, c);
+            set_u32(&t->flags, N_USED | N_SENTINEL);
+            set_ref(&t->prev_phys, b);
+            set_ref(&t->range_first, first); /* over the spare stack's link: restored with the rest */
+            set_ref(&t->next_range, s);
+            set_ref(range_link(s), t);
+            set_ref(&b->next_phys, t);
+            set_ref(&c->prev_phys, NULL);
+            set_ref(&s->range_first, c);
             expect_reported();
         }
     }
@@ -766,6 +780,8 @@ static void plant_consistent(void)
 /* Every kind at every applicable place of the current state. */
 static void plant_all(void)
 {
+    if (!reserve_nodes(a, 1)) /* RANGE_SPLIT's sentinel, before any node pointer is taken */
+        FAIL("out of memory");
     collect();
     states++;
     nodes_seen += n_nodes;

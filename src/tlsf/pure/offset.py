@@ -2,9 +2,9 @@
 
 Class `TlsfOffset` mirrors ``tlsf_offset.c`` function for function, with the
 same names (``tlsf_oa_alloc`` there is `TlsfOffset.alloc` here; the static
-helpers insert_free, remove_free, split_after, absorb_next, carve, release,
-find_live, grow_lists, set_range_link, check_ranges, check_lists, check_index
-and unmark_all keep their names); the size classes and bitmaps are
+helpers insert_free, remove_free, remove_head, split_after, absorb_next,
+carve, release, find_live, grow_lists, set_range_link, check_ranges,
+check_lists, check_index and unmark_all keep their names); the size classes and bitmaps are
 `tlsf.pure.classes` (``tlsf_classes.h``), as in C. Class `OffsetAllocator`
 mirrors the binding (``binding/offset.c``). For the same
 configuration and the same calls both return identical offsets, walks and
@@ -15,9 +15,11 @@ What is storage, and so not mirrored line by line:
 
 - The node table. A node is a `Node` object; `new_node` makes one and
   `drop_node` forgets it; both only count the nodes in use (`nodes_total`,
-  the budget of check's cycle detection). The C chunks, the spare stack,
-  grow_nodes and reserve_nodes (which make running out of memory leave the
-  allocator unchanged) have no twin: Python allocates on demand.
+  the budget of check's cycle detection). The C table (32-byte nodes named
+  by 32-bit refs, node 0 standing for NIL and reading as used), its spare
+  stack, grow_nodes, reserve_nodes and alloc_short (which make running out
+  of memory leave the allocator unchanged) and its cap of 2^27 nodes have no
+  twin: Python allocates on demand.
 - The offset index. A dict {unit offset: used node} stands for the C linear
   hashing table: index_find is ``index.get``, index_insert an assignment,
   unlinking a ``del``; hash_of, bucket, bucket_of and index_grow have no twin.
@@ -110,10 +112,10 @@ def invalid_offset(offset: int) -> InvalidOffsetError:
 class CheckCtx:
     """State of check (check_ctx)."""
 
-    __slots__ = ("used", "used_units", "free_n", "free_units", "marked")
+    __slots__ = ("used", "used_units", "free_n", "marked")
 
     def __init__(self) -> None:
-        self.used = self.used_units = self.free_n = self.free_units = self.marked = 0
+        self.used = self.used_units = self.free_n = self.marked = 0
 
 
 class TlsfOffset:
@@ -129,8 +131,10 @@ class TlsfOffset:
         self.heads: list[Node | None] = []  # lists[2*i] in C
         self.tails: list[Node | None] = []  # lists[2*i+1] in C
         self.first_range: Node | None = None  # sentinel of the lowest range
-        self.allocated = self.allocations = self.free_units = self.free_blocks = 0  # in units
-        self.nodes_total = 0  # nodes in use (C: nodes in all chunks)
+        # statistics, in units (allocations: also the entries of the index;
+        # the free units are capacity - allocated)
+        self.allocated = self.allocations = self.free_blocks = 0
+        self.nodes_total = 0  # nodes in use (C: nodes in the table)
         self.index: dict[int, Node] = {}  # the offset index: unit offset -> used node
         # The undo journal of the operation in progress (tlsf.pure.journal):
         # every store below is recorded just before it is made (a new node's
@@ -141,13 +145,13 @@ class TlsfOffset:
     def counters(self) -> tuple[int, ...]:
         """What journal.atomic saves when an operation begins (and so is not journaled)."""
         return (
-            self.allocated, self.allocations, self.free_units, self.free_blocks,
+            self.allocated, self.allocations, self.free_blocks,
             self.nodes_total, self.cls.fl_bitmap,
         )  # fmt: skip
 
     def set_counters(self, saved: tuple[int, ...]) -> None:
         (
-            self.allocated, self.allocations, self.free_units, self.free_blocks,
+            self.allocated, self.allocations, self.free_blocks,
             self.nodes_total, self.cls.fl_bitmap,
         ) = saved  # fmt: skip
 
@@ -168,7 +172,8 @@ class TlsfOffset:
         """As in tlsf.c: a block at least as large as the list's head goes in
         front, a smaller one at the tail, so the head is the largest seen.
         at_head: in front anyway (an undone allocation goes back where alloc
-        took it)."""
+        took it). The statistic free_blocks is not the lists' business: carve,
+        release, resize and reset count what an operation changes, once."""
         log = self.log
         i = self.cls.map_floor(b.size)
         h = self.heads[i]
@@ -198,8 +203,6 @@ class TlsfOffset:
             t.next_free = b
             log += (self.tails, i, t)
             self.tails[i] = b
-        self.free_blocks += 1
-        self.free_units += b.size
 
     def remove_free(self, b: Node) -> None:
         log = self.log
@@ -218,8 +221,20 @@ class TlsfOffset:
             self.tails[i] = b.prev_free
         if self.heads[i] is None:
             self.cls.unmark_class(i)
-        self.free_blocks -= 1
-        self.free_units -= b.size
+
+    def remove_head(self, b: Node, i: int) -> None:
+        """remove_free for the head b of list i (what alloc takes)."""
+        log = self.log
+        n = b.next_free
+        log += (self.heads, i, self.heads[i])
+        self.heads[i] = n
+        if n:
+            log += (n, "prev_free", n.prev_free)
+            n.prev_free = None
+        else:
+            log += (self.tails, i, self.tails[i])
+            self.tails[i] = None
+            self.cls.unmark_class(i)
 
     # --------------------------------------------------------- block placement
 
@@ -255,12 +270,16 @@ class TlsfOffset:
         """Free block b (unlinked) becomes a used block of `need` units after
         `gap` units of padding; padding and tail go back to the free lists.
         Returns the used node."""
+        # free blocks: b less, the padding and the tail more
         if gap:
             u = self.split_after(b, gap)
             self.insert_free(b, False)
             b = u
+            self.free_blocks += 1
         if b.size > need:
             self.insert_free(self.split_after(b, need), False)
+        else:
+            self.free_blocks -= 1
         self.log += (b, "flags", b.flags)
         b.flags = N_USED
         self.log += (self.index, b.offset, self.index.get(b.offset, MISSING))
@@ -274,13 +293,16 @@ class TlsfOffset:
         free neighbours; at_head as insert_free."""
         n = b.next_phys
         p = b.prev_phys
+        self.free_blocks += 1  # and one less for each merged
         if not n.flags & N_USED:
             self.remove_free(n)
             self.absorb_next(b, n)
+            self.free_blocks -= 1
         if p and not p.flags & N_USED:
             self.remove_free(p)
             self.absorb_next(p, b)
             b = p
+            self.free_blocks -= 1
         self.insert_free(b, at_head)
 
     # ------------------------------------------------------- public operations
@@ -313,7 +335,7 @@ class TlsfOffset:
                 raise oom(size, align)
             b = self.heads[i]
             assert b is not None  # the bitmaps name a non-empty list
-        self.remove_free(b)
+        self.remove_head(b, i)
         return self.carve(b, align_gap(b.offset, au), need).offset << self.gran_log2
 
     def find_live(self, offset: int) -> Node | None:
@@ -377,6 +399,7 @@ class TlsfOffset:
                 log += (n.next_phys, "prev_phys", n.next_phys.prev_phys)
                 n.next_phys.prev_phys = b
                 self.drop_node(n)
+                self.free_blocks -= 1
             self.allocated += need - b.size
             log += (b, "size", b.size)
             b.size = need
@@ -521,7 +544,7 @@ class TlsfOffset:
         self.cls.sl_bitmap = [0] * len(self.cls.sl_bitmap)
         log += (self, "index", self.index)
         self.index = {}
-        self.allocated = self.allocations = self.free_units = self.free_blocks = 0
+        self.allocated = self.allocations = self.free_blocks = 0
         s = self.first_range
         while s:
             first = s.range_first
@@ -537,6 +560,7 @@ class TlsfOffset:
             log += (s, "prev_phys", s.prev_phys)
             s.prev_phys = first
             self.insert_free(first, False)
+            self.free_blocks += 1
             s = s.next_range
 
     # -------------------------------------------------------------- inspection
@@ -548,7 +572,7 @@ class TlsfOffset:
         h = None if i == CLASS_NONE else self.heads[i]
         return Stats(
             self.allocated << g,
-            self.free_units << g,
+            (self.capacity - self.allocated) << g,
             0 if h is None else h.size << g,
             self.allocations,
             self.free_blocks,
@@ -617,7 +641,6 @@ class TlsfOffset:
                     b.flags = N_MARK
                     c.marked += 1
                     c.free_n += 1
-                    c.free_units += b.size
                     prev_free = True
                 at += b.size
                 b = b.next_phys
@@ -709,17 +732,13 @@ class TlsfOffset:
             self.unmark_all()
             raise
         self.check_index(c)
-        # 4. statistics
-        if (self.allocations, self.allocated, self.free_blocks, self.free_units) != (
-            c.used,
-            c.used_units,
-            c.free_n,
-            c.free_units,
-        ):
+        # 4. statistics (the free units, capacity - allocated, follow: the
+        # ranges hold the capacity)
+        if (self.allocations, self.allocated, self.free_blocks) != (c.used, c.used_units, c.free_n):
             raise CorruptionError(
                 f"statistics disagree with the blocks: allocations {self.allocations}/{c.used}, "
                 f"allocated units {self.allocated}/{c.used_units}, "
-                f"free_blocks {self.free_blocks}/{c.free_n}, free units {self.free_units}/{c.free_units}"
+                f"free_blocks {self.free_blocks}/{c.free_n}"
             )
 
 
