@@ -251,6 +251,22 @@ TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, u
     t->free_bytes -= size;
 }
 
+/* remove_free for b, the head of list i (checked: its PREV_FREE is NIL),
+ * which alloc takes. */
+TLSF_HOT void remove_head(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i, unsigned sli)
+{
+    uint64_t n = rd(base, b, W_NEXT_FREE);
+    *head_of(t, i) = n;
+    if (n == NIL) {
+        *tail_of(t, i) = NIL;
+        tlsf_unmark_class_k(&t->cls, i, sli);
+    } else {
+        wr(base, n, W_PREV_FREE, NIL);
+    }
+    t->free_blocks--;
+    t->free_bytes -= size;
+}
+
 /* -------------------------------------------------------------- validation */
 /* The arena is untrusted: anything read from it is checked before it is
  * followed, and every check happens before the first write of an operation,
@@ -543,7 +559,7 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
         return corrupt(t, b);
     if (rd(base, b + bsize, W_PREV) != b)
         return corrupt(t, b + bsize);
-    remove_free(t, base, b, bsize, i, sli);
+    remove_head(t, base, b, bsize, i, sli);
     *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note, sli);
     return TLSF_OK;
 }

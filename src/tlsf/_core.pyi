@@ -194,14 +194,16 @@ class SharedHeap(_GrowingHeapLike):
 @final
 class OffsetAllocator:
     """TLSF over a range of offsets it never touches (a GPU buffer, a file, an
-    address range): all metadata is out of band, in a node table.
+    address range): all metadata is out of band, in a node table (32 bytes
+    per block, up to about 2**27 blocks at a time).
 
     Offsets and sizes are bytes, multiples of `granularity` (a power of two);
     every range lies below 2**64 - 1. Errors are those of Heap:
     OutOfMemoryError when nothing fits, InvalidOffsetError for anything that
     is not a live allocation's offset (the allocator unchanged), ValueError
     for bad values, TypeError for non-integers; MemoryError (not
-    OutOfMemoryError) when the process cannot grow the metadata.
+    OutOfMemoryError) when the process cannot grow the metadata or the
+    node table is full.
     """
 
     def __new__(

@@ -269,6 +269,24 @@ class Tlsf:
         self.free_blocks -= 1
         self.free_bytes -= size
 
+    def remove_head(self, b: int, size: int, i: int) -> None:
+        """remove_free for b, the head of list i (checked: its PREV_FREE is
+        NIL), which alloc takes."""
+        w = self.words
+        log = self.log
+        n = w[(b >> 3) + W_NEXT_FREE]
+        log += (self.heads, i, self.heads[i])
+        self.heads[i] = n
+        if n == NIL:
+            log += (self.tails, i, self.tails[i])
+            self.tails[i] = NIL
+            self.cls.unmark_class(i)
+        else:
+            log += (w, (n >> 3) + W_PREV_FREE, w[(n >> 3) + W_PREV_FREE])
+            w[(n >> 3) + W_PREV_FREE] = NIL
+        self.free_blocks -= 1
+        self.free_bytes -= size
+
     # -------------------------------------------------------------- validation
     # The arena is untrusted: what is read from it is checked before it is
     # followed, and before the first write of an operation.
@@ -472,7 +490,7 @@ class Tlsf:
             raise self.corrupt(b)
         if self.words[((b + bsize) >> 3) + W_PREV] != b:
             raise self.corrupt(b + bsize)
-        self.remove_free(b, bsize, i)
+        self.remove_head(b, bsize, i)
         return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1, note)
 
     def free_offset(self, p: int, next_free: bool | None, at_head: bool) -> tuple[int, int, int]:
