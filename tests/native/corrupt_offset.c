@@ -54,22 +54,22 @@
     X(FLAG_SENTINEL, "flag SENTINEL toggled")                                                        \
     X(FLAG_MARK, "flag MARK left set")                                                               \
     X(FLAG_UNKNOWN, "unknown flag bit / flags cleared")                                              \
-    X(PREV_PHYS_NULL, "prev_phys NULL")                                                              \
+    X(PREV_PHYS_NIL, "prev_phys NIL")                                                                \
     X(PREV_PHYS_SELF, "prev_phys to itself")                                                         \
     X(PREV_PHYS_ELSEWHERE, "prev_phys elsewhere")                                                    \
-    X(NEXT_PHYS_NULL, "next_phys NULL")                                                              \
+    X(NEXT_PHYS_NIL, "next_phys NIL")                                                                \
     X(NEXT_PHYS_SELF, "next_phys to itself")                                                         \
     X(NEXT_PHYS_ELSEWHERE, "next_phys elsewhere")                                                    \
-    X(NEXT_FREE_NULL, "next_free NULL")                                                              \
+    X(NEXT_FREE_NIL, "next_free NIL")                                                                \
     X(NEXT_FREE_SELF, "next_free to itself")                                                         \
     X(NEXT_FREE_ELSEWHERE, "next_free elsewhere")                                                    \
-    X(PREV_FREE_NULL, "prev_free NULL")                                                              \
+    X(PREV_FREE_NIL, "prev_free NIL")                                                                \
     X(PREV_FREE_SELF, "prev_free to itself")                                                         \
     X(PREV_FREE_ELSEWHERE, "prev_free elsewhere")                                                    \
     X(LIST_DUPLICATE, "free block also linked into another list")                                    \
     X(LIST_DUPLICATE_HEAD, "free block also the whole of an empty list (bits set)")                  \
     X(LIST_CYCLE, "cycle in a free list")                                                            \
-    X(LIST_HEAD, "list head NULL, skipping, at a used block, a sentinel or another class")           \
+    X(LIST_HEAD, "list head NIL, skipping, at a used block, a sentinel or another class")            \
     X(LIST_TAIL, "list tail wrong")                                                                  \
     X(EMPTY_LIST, "empty list given a head or tail")                                                 \
     X(FL_BIT, "fl bitmap bit toggled")                                                               \
@@ -86,9 +86,9 @@
     X(RANGE_NOT_CLOSED, "last block of a range 1 unit short or long, counter adjusted")              \
     X(RANGE_ORDER, "two ranges swapped in the range chain (consistent)")                             \
     X(RANGE_SPLIT, "a range split into two touching ranges (consistent)")                            \
-    X(NEXT_RANGE, "next_range NULL, to itself or elsewhere")                                         \
-    X(RANGE_FIRST, "range_first NULL, the sentinel or elsewhere")                                    \
-    X(FIRST_RANGE, "first_range NULL or elsewhere")                                                  \
+    X(NEXT_RANGE, "next_range NIL, to itself or elsewhere")                                          \
+    X(RANGE_FIRST, "range_first NIL, the sentinel or elsewhere")                                     \
+    X(FIRST_RANGE, "first_range NIL or elsewhere")                                                   \
     X(CAPACITY, "counter capacity +/- 1")                                                            \
     X(ALLOCATED, "counter allocated +/- 1")                                                          \
     X(ALLOCATIONS, "counter allocations +/- 1")                                                      \
@@ -426,10 +426,10 @@ static void plant_node(node_t *b)
         plant_u32(K_FLAG_UNKNOWN, b, "flags", &b->flags, 0);
 
     node_t *prev = node_at(b->prev_phys), *next = sentinel ? NULL : N(a, b->next_phys);
-    plant_links(K_PREV_PHYS_NULL, K_PREV_PHYS_SELF, K_PREV_PHYS_ELSEWHERE, b, "prev_phys", &b->prev_phys,
+    plant_links(K_PREV_PHYS_NIL, K_PREV_PHYS_SELF, K_PREV_PHYS_ELSEWHERE, b, "prev_phys", &b->prev_phys,
                 prev ? node_at(prev->prev_phys) : NULL, next);
     if (!sentinel)
-        plant_links(K_NEXT_PHYS_NULL, K_NEXT_PHYS_SELF, K_NEXT_PHYS_ELSEWHERE, b, "next_phys", &b->next_phys,
+        plant_links(K_NEXT_PHYS_NIL, K_NEXT_PHYS_SELF, K_NEXT_PHYS_ELSEWHERE, b, "next_phys", &b->next_phys,
                     next->flags & N_SENTINEL ? NULL : N(a, next->next_phys), prev);
 }
 
@@ -437,9 +437,9 @@ static void plant_node(node_t *b)
 static void plant_free(node_t *b)
 {
     node_t *next = node_at(b->next_free), *prev = node_at(b->prev_free);
-    plant_links(K_NEXT_FREE_NULL, K_NEXT_FREE_SELF, K_NEXT_FREE_ELSEWHERE, b, "next_free", &b->next_free,
+    plant_links(K_NEXT_FREE_NIL, K_NEXT_FREE_SELF, K_NEXT_FREE_ELSEWHERE, b, "next_free", &b->next_free,
                 next ? node_at(next->next_free) : NULL, prev);
-    plant_links(K_PREV_FREE_NULL, K_PREV_FREE_SELF, K_PREV_FREE_ELSEWHERE, b, "prev_free", &b->prev_free,
+    plant_links(K_PREV_FREE_NIL, K_PREV_FREE_SELF, K_PREV_FREE_ELSEWHERE, b, "prev_free", &b->prev_free,
                 prev ? node_at(prev->prev_free) : NULL, next);
 
     /* Another list's tail links on to b; another, empty, list is b alone, bits set. */
