@@ -98,7 +98,7 @@ struct tlsf_oa {
     uint64_t bump;               /* the first never-used node */
     uint64_t avail;              /* nodes new_node can take: spare and never used */
     uint64_t nodes_total;        /* nodes in the table, node 0 included */
-    uint64_t metadata_bytes;     /* everything malloc'd: table, index segments, lists, this */
+    uint64_t metadata_bytes;     /* the table's nodes_total nodes, index segments, lists, this */
     /* offset index: linear hashing over used nodes; buckets never move.
      * They lie in segments: the first holds buckets [0, 2^INDEX_MIN_LOG2),
      * each later one [2^m, 2^(m+1)) for an m >= INDEX_MIN_LOG2. Bucket b is
@@ -244,7 +244,6 @@ TLSF_HOT void index_insert(tlsf_oa_t *a, node_t *n)
     if (++a->allocations > index_buckets(a))
         index_grow(a);
 }
-
 
 /* -------------------------------------------------------------- free lists */
 
@@ -439,7 +438,9 @@ static inline uint64_t units_for(const tlsf_oa_t *a, uint64_t size)
 
 /* The end of alloc_offset, taking block r (the head of list i), when fewer
  * than two nodes are at hand: carve takes one for the padding and one for
- * the tail, if any, so that at the cap an exact fit still succeeds. */
+ * the tail, if any, so that at the cap an exact fit still succeeds. A copy
+ * of alloc_offset's last lines rather than a call before them: with the
+ * count inline, the hot path measured 1.3 instructions per operation more. */
 TLSF_COLD int alloc_short(tlsf_oa_t *a, ref_t r, uint64_t i, uint64_t au, uint64_t need, uint64_t *out)
 {
     uint64_t gap = align_gap(N(a, r)->offset, au);
