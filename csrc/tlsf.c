@@ -297,31 +297,51 @@ static inline int check_links(const tlsf_t *t, const uint8_t *base, uint64_t b, 
     return TLSF_OK;
 }
 
+/* s <= limit - b < TLSF_MAX_CAPACITY also clears the alignment bits, so only
+ * the flags (none on a free block) and the granularity are tested. */
 static inline int valid_free_size(const tlsf_t *t, uint64_t b, uint64_t s)
 {
-    return !(s & ~SIZE_MASK) && s >= MIN_BLOCK && s <= t->limit - b;
+    return !(s & (GRAN - 1)) && s >= MIN_BLOCK && s <= t->limit - b;
 }
 
-/* b is a free block of size *size, correctly linked into its list *index. */
-TLSF_HOT int check_free_block(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size,
-                              uint64_t *index, unsigned sli)
+/* The block at b (a valid block offset) is a free block of size *size,
+ * correctly linked into its list *index. */
+TLSF_HOT int check_free_at(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t *size, uint64_t *index,
+                           unsigned sli)
 {
-    uint64_t s;
-    if (!valid_block_offset(t, b) || !valid_free_size(t, b, s = rd(base, b, W_SIZE)))
+    uint64_t s = rd(base, b, W_SIZE);
+    if (!valid_free_size(t, b, s))
         return corrupt(t, b);
     *size = s;
     *index = tlsf_map_floor_k(s, sli, GRAN_LOG2);
     return check_links(t, base, b, *index);
 }
 
-/* b, the head of list i, is a free block of size *size, correctly linked. */
+/* q, read from block end's prev_phys, is a free block (check_free_at's
+ * *size, *index) that ends at end. A q that is no block before end (NIL or
+ * out of range) blames end; any other fault, q. (NIL is no valid offset; a
+ * block of size s >= MIN_BLOCK ending at end starts before it.) */
+TLSF_HOT int check_free_before(const tlsf_t *t, const uint8_t *base, uint64_t q, uint64_t end, uint64_t *size,
+                               uint64_t *index, unsigned sli)
+{
+    uint64_t s;
+    if (!valid_block_offset(t, q) || !valid_free_size(t, q, s = rd(base, q, W_SIZE)) || q + s != end)
+        return corrupt(t, valid_block_offset(t, q) && q < end ? q : end);
+    *size = s;
+    *index = tlsf_map_floor_k(s, sli, GRAN_LOG2);
+    return check_links(t, base, q, *index);
+}
+
+/* b, just read from the head of list i, is a free block of size *size,
+ * correctly linked: check_links knowing that the head is b. */
 static inline int check_head(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t i, uint64_t *size)
 {
-    uint64_t s = rd(base, b, W_SIZE);
-    if (!valid_free_size(t, b, s))
+    uint64_t s = rd(base, b, W_SIZE), n = rd(base, b, W_NEXT_FREE);
+    if (!valid_free_size(t, b, s) || rd(base, b, W_PREV_FREE) != NIL ||
+        (n == NIL ? t->lists[2 * i + 1] != b : !valid_block_offset(t, n) || rd(base, n, W_PREV_FREE) != b))
         return corrupt(t, b);
     *size = s;
-    return check_links(t, base, b, i);
+    return TLSF_OK;
 }
 
 /* The block behind live payload p: used, not a sentinel, inside the arena,
@@ -353,25 +373,17 @@ TLSF_HOT int check_next(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64
     nb->next_size = nb->next_index = nb->prev_size = nb->prev_index = 0;
     nb->next = b + (w & SIZE_MASK);
     nb->next_free = next_free;
-    return next_free ? check_free_block(t, base, nb->next, &nb->next_size, &nb->next_index, sli) : TLSF_OK;
+    /* nb->next is a valid block offset: b's size was checked */
+    return next_free ? check_free_at(t, base, nb->next, &nb->next_size, &nb->next_index, sli) : TLSF_OK;
 }
 
 /* The block before used block b (size word w), read only when w says it is free. */
 TLSF_HOT int check_prev(const tlsf_t *t, const uint8_t *base, uint64_t b, uint64_t w, neighbours_t *nb,
                         unsigned sli)
 {
-    int rc;
     nb->prev = rd(base, b, W_PREV);
     nb->prev_free = (w & F_PREV_FREE) != 0;
-    if (nb->prev_free) {
-        if (nb->prev == NIL || !valid_block_offset(t, nb->prev) || nb->prev >= b)
-            return corrupt(t, b);
-        if ((rc = check_free_block(t, base, nb->prev, &nb->prev_size, &nb->prev_index, sli)))
-            return rc;
-        if (nb->prev + nb->prev_size != b)
-            return corrupt(t, nb->prev);
-    }
-    return TLSF_OK;
+    return nb->prev_free ? check_free_before(t, base, nb->prev, b, &nb->prev_size, &nb->prev_index, sli) : TLSF_OK;
 }
 
 /* Both physical neighbours of used block b, the next one as its header says. */
@@ -531,7 +543,8 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
 {
     if (UNLIKELY(!align || (align & (align - 1))))
         return TLSF_EALIGN;
-    if (UNLIKELY(size > t->capacity || align > t->capacity))
+    /* (align <= GRAN: a heap smaller than align has no block anyway) */
+    if (UNLIKELY(size > t->capacity || (align > GRAN && align > t->capacity)))
         return TLSF_ENOMEM;
     uint64_t need = block_size_for(size);
     /* worst-case padding: align_gap() <= align + GRAN */
@@ -564,9 +577,20 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
     return TLSF_OK;
 }
 
-int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
+/* Any alignment, any sl_len: tlsf_alloc's uncommon cases, out of line. */
+static int alloc_any(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
 {
     return TLSF_WITH_SLI(t->cls, alloc_noted, t, base, size, align, out, NULL);
+}
+
+int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
+{
+    /* The common case: the default sl_len and an alignment every block has
+     * (a power of two up to GRAN), compiled with both as constants (align 1:
+     * no padding to compute, the same outcome as the caller's align). */
+    if (LIKELY(t->cls.sl_log2 == TLSF_SLI_DEFAULT && align - 1 < GRAN && !(align & (align - 1))))
+        return alloc_noted(t, base, size, 1, out, NULL, TLSF_SLI_DEFAULT);
+    return alloc_any(t, base, size, align, out);
 }
 
 /* Frees live payload p. next_free: whether a free block follows, or -1 to
@@ -930,10 +954,8 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     if (last == NIL || !valid_block_offset(t, last) || last >= s)
         return corrupt(t, s);
     if (!(rd(base, last, W_SIZE) & F_USED)) {
-        if ((rc = check_free_block(t, base, last, &last_size, &last_index, t->cls.sl_log2)))
+        if ((rc = check_free_before(t, base, last, s, &last_size, &last_index, t->cls.sl_log2)))
             return rc;
-        if (last + last_size != s)
-            return corrupt(t, last);
         remove_free(t, base, last, last_size, last_index, t->cls.sl_log2);
         b = last;
         bsize += last_size;
