@@ -80,8 +80,11 @@ struct tlsf {
     /* crash-safe mode (tlsf_set_crash_safe): a moving realloc notes its two
      * blocks here, so that recovery can undo it (see tlsf_realloc) */
     uint64_t crash_safe, pending_old, pending_new;
-    /* statistics, kept by every operation */
-    uint64_t allocated_bytes, free_bytes, allocations, free_blocks;
+    /* statistics, kept by every operation: the used blocks' bytes (headers
+     * included) and the bytes of every pool's blocks but its sentinel (which
+     * changes with the pools only), from which tlsf_stats derives the
+     * allocated and free bytes; the counts of used and free blocks */
+    uint64_t used_bytes, pool_bytes, allocations, free_blocks;
     tlsf_classes_t cls;   /* size classes and bitmaps (tlsf_classes.h) */
     /* lists[2*i] = head, lists[2*i+1] = tail of list i = fl*sl_len+sl; then the live bitmap */
     uint64_t lists[];
@@ -229,12 +232,11 @@ TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, i
         *tail = b;
     }
     t->free_blocks++;
-    t->free_bytes += size;
     POISON(base + b, size);
 }
 
-/* Unlink free block b of `size` from its list i. */
-TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i, unsigned sli)
+/* Unlink free block b from its list i. */
+TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t i, unsigned sli)
 {
     uint64_t n = rd(base, b, W_NEXT_FREE), p = rd(base, b, W_PREV_FREE);
     if (p == NIL)
@@ -248,12 +250,11 @@ TLSF_HOT void remove_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, u
     if (*head_of(t, i) == NIL)
         tlsf_unmark_class_k(&t->cls, i, sli);
     t->free_blocks--;
-    t->free_bytes -= size;
 }
 
 /* remove_free for b, the head of list i (checked: its PREV_FREE is NIL),
  * which alloc takes. */
-TLSF_HOT void remove_head(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uint64_t i, unsigned sli)
+TLSF_HOT void remove_head(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t i, unsigned sli)
 {
     uint64_t n = rd(base, b, W_NEXT_FREE);
     *head_of(t, i) = n;
@@ -264,7 +265,6 @@ TLSF_HOT void remove_head(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, u
         wr(base, n, W_PREV_FREE, NIL);
     }
     t->free_blocks--;
-    t->free_bytes -= size;
 }
 
 /* -------------------------------------------------------------- validation */
@@ -457,7 +457,7 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
     UNPOISON(base + u + HDR, usize - HDR);
     set_live(t, u + HDR, 1);
     t->allocations++;
-    t->allocated_bytes += usize - HDR;
+    t->used_bytes += usize;
     return u + HDR;
 }
 
@@ -468,11 +468,11 @@ TLSF_HOT uint64_t release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, c
                           int at_head, unsigned sli)
 {
     if (nb->next_free) {
-        remove_free(t, base, nb->next, nb->next_size, nb->next_index, sli);
+        remove_free(t, base, nb->next, nb->next_index, sli);
         size += nb->next_size;
     }
     if (nb->prev_free) {
-        remove_free(t, base, nb->prev, nb->prev_size, nb->prev_index, sli);
+        remove_free(t, base, nb->prev, nb->prev_index, sli);
         b = nb->prev;
         size += nb->prev_size;
     }
@@ -572,7 +572,7 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
         return corrupt(t, b);
     if (rd(base, b + bsize, W_PREV) != b)
         return corrupt(t, b + bsize);
-    remove_head(t, base, b, bsize, i, sli);
+    remove_head(t, base, b, i, sli);
     *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note, sli);
     return TLSF_OK;
 }
@@ -617,7 +617,7 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
     uint64_t size = w & SIZE_MASK;
     *live &= ~bit;
     t->allocations--;
-    t->allocated_bytes -= size - HDR;
+    t->used_bytes -= size;
     b = release(t, base, b, size, &nb, at_head, sli);
     if (out) {
         out->size = size;
@@ -706,7 +706,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
             neighbours_t tail_nb = nb;
             tail_nb.prev_free = 0; /* the tail's previous block is this one, used */
             wr(base, b + need, W_PREV, b);
-            t->allocated_bytes -= old - need;
+            t->used_bytes -= old - need;
             release(t, base, b + need, old - need, &tail_nb, 0, t->cls.sl_log2);
             COMMIT();
             wr(base, b, W_SIZE, need | flags);
@@ -717,7 +717,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
     /* 2. Grow into a free next block. */
     if (nb.next_free && old + nb.next_size >= need) {
         uint64_t total = old + nb.next_size;
-        remove_free(t, base, nb.next, nb.next_size, nb.next_index, t->cls.sl_log2);
+        remove_free(t, base, nb.next, nb.next_index, t->cls.sl_log2);
         if (total - need >= MIN_BLOCK) {
             uint64_t rest = b + need;
             wr(base, rest, W_SIZE, total - need);
@@ -731,7 +731,7 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         COMMIT();
         wr(base, b, W_SIZE, total | flags); /* commit: the block covers the next one */
         UNPOISON(base + p, total - HDR);
-        t->allocated_bytes += total - old;
+        t->used_bytes += total - old;
         *out = p;
         return TLSF_OK;
     }
@@ -741,14 +741,14 @@ int tlsf_realloc(tlsf_t *t, uint8_t *base, uint64_t p, uint64_t size, uint64_t *
         uint64_t avail = nb.prev_size + old + (nb.next_free ? nb.next_size : 0);
         uint64_t gap = align_gap(nb.prev, (uint64_t)1 << align_log2);
         if (gap + need <= avail) {
-            remove_free(t, base, nb.prev, nb.prev_size, nb.prev_index, t->cls.sl_log2);
+            remove_free(t, base, nb.prev, nb.prev_index, t->cls.sl_log2);
             if (nb.next_free)
-                remove_free(t, base, nb.next, nb.next_size, nb.next_index, t->cls.sl_log2);
+                remove_free(t, base, nb.next, nb.next_index, t->cls.sl_log2);
             UNPOISON(base + nb.prev, avail);
             memmove(base + nb.prev + gap + HDR, base + p, old - HDR);
             set_live(t, p, 0);
             t->allocations--;
-            t->allocated_bytes -= old - HDR;
+            t->used_bytes -= old;
             *out = carve(t, base, nb.prev, avail, gap, need, align_log2, NULL, t->cls.sl_log2);
             return TLSF_OK;
         }
@@ -916,6 +916,7 @@ int tlsf_insert_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     COMMIT();
     set_pool_link(t, base, prev_link, s); /* commit: the pool is in the chain of pools */
     insert_free(t, base, start, s - start, 0, t->cls.sl_log2);
+    t->pool_bytes += s - start;
     *taken = end - off;
     return TLSF_OK;
 }
@@ -956,7 +957,7 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     if (!(rd(base, last, W_SIZE) & F_USED)) {
         if ((rc = check_free_before(t, base, last, s, &last_size, &last_index, t->cls.sl_log2)))
             return rc;
-        remove_free(t, base, last, last_size, last_index, t->cls.sl_log2);
+        remove_free(t, base, last, last_index, t->cls.sl_log2);
         b = last;
         bsize += last_size;
     }
@@ -968,6 +969,7 @@ int tlsf_append_free_block(tlsf_t *t, uint8_t *base, uint64_t off, uint64_t size
     wr(base, b, W_SIZE, bsize);
     set_pool_link(t, base, prev_link, ns);
     insert_free(t, base, b, bsize, 0, t->cls.sl_log2);
+    t->pool_bytes += add; /* the old sentinel's bytes, less the new one's */
     *taken = add;
     return TLSF_OK;
 }
@@ -1044,12 +1046,13 @@ int tlsf_recover(tlsf_t *t, uint8_t *base, uint64_t capacity, unsigned sl_len, u
             wr(base, b, W_POOL_START, 0);
             wr(base, b, W_NEXT_POOL, NIL);
             t->first_pool = b;
+            t->pool_bytes = b; /* the pool starts at 0 */
             *pool_end = b + SENTINEL_SIZE;
             break;
         }
         set_live(t, b + HDR, 1);
         t->allocations++;
-        t->allocated_bytes += size - HDR;
+        t->used_bytes += size;
         prev = b;
         b += size;
     }
@@ -1082,8 +1085,8 @@ void tlsf_fini(tlsf_t *t, uint8_t *base)
 
 int tlsf_stats(const tlsf_t *t, const uint8_t *base, tlsf_stats_t *out)
 {
-    out->allocated_bytes = t->allocated_bytes;
-    out->free_bytes = t->free_bytes;
+    out->allocated_bytes = t->used_bytes - HDR * t->allocations;
+    out->free_bytes = t->pool_bytes - t->used_bytes;
     out->allocations = t->allocations;
     out->free_blocks = t->free_blocks;
     out->largest_free = 0;
@@ -1295,12 +1298,13 @@ int tlsf_check(tlsf_t *t, const uint8_t *base, char *msg, size_t msglen)
         bits += tlsf_popcount64(live[k]);
     if (bits != c.used)
         return fail(&c, NIL, "%llu live-allocation bits for %llu used blocks", ULL(bits), ULL(c.used));
-    /* 4. statistics */
-    if (t->allocations != c.used || t->allocated_bytes != c.used_bytes || t->free_blocks != c.free_n ||
-        t->free_bytes != c.free_bytes)
+    /* 4. statistics (as tlsf_stats derives them) */
+    uint64_t allocated_bytes = t->used_bytes - HDR * t->allocations, free_bytes = t->pool_bytes - t->used_bytes;
+    if (t->allocations != c.used || allocated_bytes != c.used_bytes || t->free_blocks != c.free_n ||
+        free_bytes != c.free_bytes)
         return fail(&c, NIL, "statistics disagree with the blocks: allocations %llu/%llu, "
                     "allocated_bytes %llu/%llu, free_blocks %llu/%llu, free_bytes %llu/%llu",
-                    ULL(t->allocations), ULL(c.used), ULL(t->allocated_bytes), ULL(c.used_bytes),
-                    ULL(t->free_blocks), ULL(c.free_n), ULL(t->free_bytes), ULL(c.free_bytes));
+                    ULL(t->allocations), ULL(c.used), ULL(allocated_bytes), ULL(c.used_bytes),
+                    ULL(t->free_blocks), ULL(c.free_n), ULL(free_bytes), ULL(c.free_bytes));
     return TLSF_OK;
 }

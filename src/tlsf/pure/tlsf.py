@@ -150,7 +150,9 @@ class Tlsf:
         self.live: set[int] = set()  # payload offsets of live allocations
         self.first_pool = NIL
         self.bad_offset = NIL
-        self.allocated_bytes = self.free_bytes = self.allocations = self.free_blocks = 0
+        # statistics (C: the used blocks' bytes with headers, the pools' blocks'
+        # bytes but the sentinels; stats() derives allocated and free bytes)
+        self.used_bytes = self.pool_bytes = self.allocations = self.free_blocks = 0
         # crash-safe mode and a moving realloc's note (see set_crash_safe);
         # ctl: the C control structure's words in a heap image, or None
         self.crash_safe = False
@@ -196,13 +198,13 @@ class Tlsf:
     def counters(self) -> tuple[int, ...]:
         """What journal.atomic saves when an operation begins (and so is not journaled)."""
         return (
-            self.allocated_bytes, self.free_bytes, self.allocations, self.free_blocks,
+            self.used_bytes, self.pool_bytes, self.allocations, self.free_blocks,
             self.bad_offset, self.cls.fl_bitmap,
         )  # fmt: skip
 
     def set_counters(self, saved: tuple[int, ...]) -> None:
         (
-            self.allocated_bytes, self.free_bytes, self.allocations, self.free_blocks,
+            self.used_bytes, self.pool_bytes, self.allocations, self.free_blocks,
             self.bad_offset, self.cls.fl_bitmap,
         ) = saved  # fmt: skip
 
@@ -244,10 +246,9 @@ class Tlsf:
             log += (self.tails, i, t)
             self.tails[i] = b
         self.free_blocks += 1
-        self.free_bytes += size
 
-    def remove_free(self, b: int, size: int, i: int) -> None:
-        """Unlink free block b of `size` from its list i."""
+    def remove_free(self, b: int, i: int) -> None:
+        """Unlink free block b from its list i."""
         w = self.words
         log = self.log
         n = w[(b >> 3) + W_NEXT_FREE]
@@ -267,9 +268,8 @@ class Tlsf:
         if self.heads[i] == NIL:
             self.cls.unmark_class(i)
         self.free_blocks -= 1
-        self.free_bytes -= size
 
-    def remove_head(self, b: int, size: int, i: int) -> None:
+    def remove_head(self, b: int, i: int) -> None:
         """remove_free for b, the head of list i (checked: its PREV_FREE is
         NIL), which alloc takes."""
         w = self.words
@@ -285,7 +285,6 @@ class Tlsf:
             log += (w, (n >> 3) + W_PREV_FREE, w[(n >> 3) + W_PREV_FREE])
             w[(n >> 3) + W_PREV_FREE] = NIL
         self.free_blocks -= 1
-        self.free_bytes -= size
 
     # -------------------------------------------------------------- validation
     # The arena is untrusted: what is read from it is checked before it is
@@ -322,22 +321,50 @@ class Tlsf:
             raise self.corrupt(b)
 
     def valid_free_size(self, b: int, s: int) -> bool:
-        return not s & NOT_SIZE and MIN_BLOCK <= s <= self.limit - b
+        """s <= limit - b < MAX_CAPACITY also clears the alignment bits, so only
+        the flags (none on a free block) and the granularity are tested."""
+        return not s & (GRANULARITY - 1) and MIN_BLOCK <= s <= self.limit - b
 
-    def check_free_block(self, b: int) -> tuple[int, int]:
-        """(size, list) of free block b, after checking that it is correctly linked."""
-        if not self.valid_block_offset(b) or not self.valid_free_size(b, s := self.words[b >> 3]):
+    def check_free_at(self, b: int) -> tuple[int, int]:
+        """(size, list) of the free block at b (a valid block offset), after
+        checking that it is correctly linked."""
+        s = self.words[b >> 3]
+        if not self.valid_free_size(b, s):
             raise self.corrupt(b)
         i = self.cls.map_floor(s)
         self.check_links(b, i)
         return s, i
 
+    def check_free_before(self, q: int, end: int) -> tuple[int, int]:
+        """check_free_at for q, read from block end's prev_phys, which must end
+        at end. A q that is no block before end (NIL or out of range) blames
+        end; any other fault, q."""
+        if (
+            not self.valid_block_offset(q)
+            or not self.valid_free_size(q, s := self.words[q >> 3])
+            or q + s != end
+        ):
+            raise self.corrupt(q if self.valid_block_offset(q) and q < end else end)
+        i = self.cls.map_floor(s)
+        self.check_links(q, i)
+        return s, i
+
     def check_head(self, b: int, i: int) -> int:
-        """Size of b, the head of list i, after checking that it is correctly linked."""
-        s = self.words[b >> 3]
-        if not self.valid_free_size(b, s):
+        """Size of b, just read from the head of list i, after checking that it
+        is correctly linked (check_links knowing that the head is b)."""
+        w = self.words
+        s = w[b >> 3]
+        n = w[(b >> 3) + W_NEXT_FREE]
+        if (
+            not self.valid_free_size(b, s)
+            or w[(b >> 3) + W_PREV_FREE] != NIL
+            or (
+                self.tails[i] != b
+                if n == NIL
+                else not self.valid_block_offset(n) or w[(n >> 3) + W_PREV_FREE] != b
+            )
+        ):
             raise self.corrupt(b)
-        self.check_links(b, i)
         return s
 
     def check_used_block(self, b: int) -> int:
@@ -362,8 +389,8 @@ class Tlsf:
         word `word`), free (and sound) or not as `next_free` says; size and
         index are 0 when it is not free."""
         nxt = b + (word & SIZE_MASK)
-        if next_free:
-            return (nxt, *self.check_free_block(nxt))
+        if next_free:  # nxt is a valid block offset: b's size was checked
+            return (nxt, *self.check_free_at(nxt))
         return nxt, 0, 0
 
     def check_prev(self, b: int, word: int) -> tuple[int, int, int]:
@@ -372,12 +399,7 @@ class Tlsf:
         prev = self.words[(b >> 3) + W_PREV]
         if not word & F_PREV_FREE:
             return prev, 0, 0
-        if prev == NIL or not self.valid_block_offset(prev) or prev >= b:
-            raise self.corrupt(b)
-        prev_size, prev_index = self.check_free_block(prev)
-        if prev + prev_size != b:
-            raise self.corrupt(prev)
-        return prev, prev_size, prev_index
+        return (prev, *self.check_free_before(prev, b))
 
     def check_neighbours(self, b: int, word: int) -> Neighbours:
         """Both physical neighbours of used block b, the next one as its header
@@ -440,7 +462,7 @@ class Tlsf:
         log += (self.live, u + HEADER_SIZE, False)
         self.live.add(u + HEADER_SIZE)
         self.allocations += 1
-        self.allocated_bytes += usize - HEADER_SIZE
+        self.used_bytes += usize
         return u + HEADER_SIZE
 
     def release(self, b: int, size: int, nb: Neighbours, at_head: bool) -> int:
@@ -449,10 +471,10 @@ class Tlsf:
         insert_free. Returns where the merged free block starts."""
         prev, prev_size, prev_index, nxt, next_size, next_index = nb
         if next_size:
-            self.remove_free(nxt, next_size, next_index)
+            self.remove_free(nxt, next_index)
             size += next_size
         if prev_size:
-            self.remove_free(prev, prev_size, prev_index)
+            self.remove_free(prev, prev_index)
             b = prev
             size += prev_size
         self.log += (self.words, b >> 3, self.words[b >> 3])
@@ -490,7 +512,7 @@ class Tlsf:
             raise self.corrupt(b)
         if self.words[((b + bsize) >> 3) + W_PREV] != b:
             raise self.corrupt(b + bsize)
-        self.remove_head(b, bsize, i)
+        self.remove_head(b, i)
         return self.carve(b, bsize, gap, need, 0 if align <= GRANULARITY else align.bit_length() - 1, note)
 
     def free_offset(self, p: int, next_free: bool | None, at_head: bool) -> tuple[int, int, int]:
@@ -514,7 +536,7 @@ class Tlsf:
         self.log += (self.live, p, True)
         self.live.discard(p)
         self.allocations -= 1
-        self.allocated_bytes -= size - HEADER_SIZE
+        self.used_bytes -= size
         merged = self.release(b, size, nb, at_head)
         return size, merged, self.words[merged >> 3]
 
@@ -575,7 +597,7 @@ class Tlsf:
             if old - need >= MIN_BLOCK:
                 log += (w, ((b + need) >> 3) + W_PREV, w[((b + need) >> 3) + W_PREV])
                 w[((b + need) >> 3) + W_PREV] = b
-                self.allocated_bytes -= old - need
+                self.used_bytes -= old - need
                 self.release(b + need, old - need, (prev, 0, 0, nxt, next_size, next_index), False)
                 log += (w, b >> 3, word)
                 w[b >> 3] = need | flags  # commit
@@ -583,7 +605,7 @@ class Tlsf:
         # 2. Grow into a free next block.
         if next_size and old + next_size >= need:
             total = old + next_size
-            self.remove_free(nxt, next_size, next_index)
+            self.remove_free(nxt, next_index)
             if total - need >= MIN_BLOCK:
                 rest = b + need
                 log += (w, rest >> 3, w[rest >> 3])
@@ -597,7 +619,7 @@ class Tlsf:
                 self.link_next(b + total, b, False)
             log += (w, b >> 3, word)
             w[b >> 3] = total | flags
-            self.allocated_bytes += total - old
+            self.used_bytes += total - old
             return p
         # 3. Move into a free previous block (with the next one too if free);
         # not in crash-safe mode (see csrc/tlsf.c, "Crash consistency").
@@ -605,9 +627,9 @@ class Tlsf:
             avail = prev_size + old + next_size
             gap = align_gap(prev, 1 << align_log2)
             if gap + need <= avail:
-                self.remove_free(prev, prev_size, prev_index)
+                self.remove_free(prev, prev_index)
                 if next_size:
-                    self.remove_free(nxt, next_size, next_index)
+                    self.remove_free(nxt, next_index)
                 q = prev + gap + HEADER_SIZE
                 dst = slice(q, q + old - HEADER_SIZE)
                 log += (self.bytes, dst, self.bytes[dst].tobytes())
@@ -615,7 +637,7 @@ class Tlsf:
                 log += (self.live, p, True)
                 self.live.discard(p)
                 self.allocations -= 1
-                self.allocated_bytes -= old - HEADER_SIZE
+                self.used_bytes -= old
                 return self.carve(prev, avail, gap, need, align_log2)
         # 4. Allocate elsewhere, copy, free. In crash-safe mode the two blocks
         # are noted first (pending_new just before the new block's commit), so
@@ -758,6 +780,7 @@ class Tlsf:
         self.write_sentinel(s, start, start, nxt)
         self.set_pool_link(prev_link, s)
         self.insert_free(start, s - start, False)
+        self.pool_bytes += s - start
         return end - off
 
     def append_free_block(self, off: int, size: int) -> int:
@@ -793,10 +816,8 @@ class Tlsf:
         if last == NIL or not self.valid_block_offset(last) or last >= s:
             raise self.corrupt(s)
         if not w[last >> 3] & F_USED:
-            last_size, last_index = self.check_free_block(last)
-            if last + last_size != s:
-                raise self.corrupt(last)
-            self.remove_free(last, last_size, last_index)
+            last_size, last_index = self.check_free_before(last, s)
+            self.remove_free(last, last_index)
             b = last
             bsize += last_size
         # The new sentinel first, beyond the pool's end; the commit is the
@@ -807,6 +828,7 @@ class Tlsf:
         w[b >> 3] = bsize  # commit
         self.set_pool_link(prev_link, ns)
         self.insert_free(b, bsize, False)
+        self.pool_bytes += add  # the old sentinel's bytes, less the new one's
         return add
 
     # ---------------------------------------------------------------- recovery
@@ -885,11 +907,12 @@ class Tlsf:
                 w[(b >> 3) + W_POOL_START] = 0
                 w[(b >> 3) + W_NEXT_POOL] = NIL
                 self.first_pool = b
+                self.pool_bytes = b  # the pool starts at 0
                 pool_end = b + SENTINEL_SIZE
                 break
             self.live.add(b + HEADER_SIZE)
             self.allocations += 1
-            self.allocated_bytes += size - HEADER_SIZE
+            self.used_bytes += size
             prev = b
             b += size
         # A moving realloc interrupted while both its blocks were live did not
@@ -909,7 +932,11 @@ class Tlsf:
             # search either lands on that list or falls back to its head.
             largest = self.check_head(self.heads[i], i) - HEADER_SIZE
         return Stats(
-            self.allocated_bytes, self.free_bytes, largest, self.allocations, self.free_blocks
+            self.used_bytes - HEADER_SIZE * self.allocations,
+            self.pool_bytes - self.used_bytes,
+            largest,
+            self.allocations,
+            self.free_blocks,
         )
 
     def walk_pool(self, s: int) -> Iterator[tuple[int, int, bool]]:
@@ -1060,8 +1087,10 @@ class Tlsf:
         # 3. the live set holds exactly the used blocks
         if len(self.live) != c["used"]:
             raise self.corrupt(NIL, f"{len(self.live)} live-allocation bits for {c['used']} used blocks;")
-        # 4. statistics
-        if (self.allocations, self.allocated_bytes, self.free_blocks, self.free_bytes) != (
+        # 4. statistics (as stats() derives them)
+        allocated_bytes = self.used_bytes - HEADER_SIZE * self.allocations
+        free_bytes = self.pool_bytes - self.used_bytes
+        if (self.allocations, allocated_bytes, self.free_blocks, free_bytes) != (
             c["used"],
             c["used_bytes"],
             c["free_n"],
@@ -1070,9 +1099,9 @@ class Tlsf:
             raise self.corrupt(
                 NIL,
                 f"statistics disagree with the blocks: allocations {self.allocations}/{c['used']}, "
-                f"allocated_bytes {self.allocated_bytes}/{c['used_bytes']}, "
+                f"allocated_bytes {allocated_bytes}/{c['used_bytes']}, "
                 f"free_blocks {self.free_blocks}/{c['free_n']}, "
-                f"free_bytes {self.free_bytes}/{c['free_bytes']};",
+                f"free_bytes {free_bytes}/{c['free_bytes']};",
             )
 
 
