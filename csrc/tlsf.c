@@ -157,6 +157,8 @@ static inline void wr(uint8_t *base, uint64_t off, int w, uint64_t v)
 }
 
 static inline uint64_t *head_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i]; }
+/* Whether list i exists (lists[] holds two words per list, then the live bitmap). */
+static inline int list_exists(const tlsf_t *t, uint64_t i) { return 2 * i < t->live_index; }
 static inline uint64_t *tail_of(tlsf_t *t, uint64_t i) { return &t->lists[2 * i + 1]; }
 static inline uint64_t *live_bitmap(const tlsf_t *t)
 {
@@ -202,6 +204,14 @@ static inline uint64_t block_size_for(uint64_t size)
     return b < MIN_BLOCK ? MIN_BLOCK : b;
 }
 
+/* The list of a block or request of `size` >= MIN_BLOCK: with sl_len up to
+ * MIN_BLOCK (the default among them), size >= sl_len, so the cheaper form. */
+TLSF_HOT uint64_t list_of(uint64_t size, unsigned sli)
+{
+    return (1u << sli) <= MIN_BLOCK ? tlsf_map_floor_large_k(size, sli, GRAN_LOG2)
+                                    : tlsf_map_floor_k(size, sli, GRAN_LOG2);
+}
+
 /* ------------------------------------------------------------- free lists */
 
 /* Each list keeps its largest-seen block at the head: a block at least as
@@ -211,7 +221,7 @@ static inline uint64_t block_size_for(uint64_t size)
  * (an undone allocation goes back where alloc took it). */
 TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, int at_head, unsigned sli)
 {
-    uint64_t i = tlsf_map_floor_k(size, sli, GRAN_LOG2);
+    uint64_t i = list_of(size, sli);
     uint64_t *head = head_of(t, i), *tail = tail_of(t, i);
     uint64_t h = *head;
     if (h == NIL) {
@@ -313,7 +323,7 @@ TLSF_HOT int check_free_at(const tlsf_t *t, const uint8_t *base, uint64_t b, uin
     if (!valid_free_size(t, b, s))
         return corrupt(t, b);
     *size = s;
-    *index = tlsf_map_floor_k(s, sli, GRAN_LOG2);
+    *index = list_of(s, sli);
     return check_links(t, base, b, *index);
 }
 
@@ -328,7 +338,7 @@ TLSF_HOT int check_free_before(const tlsf_t *t, const uint8_t *base, uint64_t q,
     if (!valid_block_offset(t, q) || !valid_free_size(t, q, s = rd(base, q, W_SIZE)) || q + s != end)
         return corrupt(t, valid_block_offset(t, q) && q < end ? q : end);
     *size = s;
-    *index = tlsf_map_floor_k(s, sli, GRAN_LOG2);
+    *index = list_of(s, sli);
     return check_links(t, base, q, *index);
 }
 
@@ -461,6 +471,17 @@ TLSF_HOT uint64_t carve(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, uin
     return u + HDR;
 }
 
+/* Region [b, b+size) (prev_phys valid), with no free neighbour left, becomes
+ * a free block: the commit, then its list; at_head as insert_free. */
+TLSF_HOT uint64_t file_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, int at_head, unsigned sli)
+{
+    COMMIT();
+    wr(base, b, W_SIZE, size); /* commit: one free block over [b, b+size) */
+    link_next(base, b + size, b, 1);
+    insert_free(t, base, b, size, at_head, sli);
+    return b;
+}
+
 /* Free region [b, b+size), already unlinked from any neighbour, becomes a
  * free block, merged with the free neighbours described by nb; at_head as
  * insert_free. */
@@ -476,11 +497,7 @@ TLSF_HOT uint64_t release(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, c
         b = nb->prev;
         size += nb->prev_size;
     }
-    COMMIT();
-    wr(base, b, W_SIZE, size); /* commit: one free block over [b, b+size) */
-    link_next(base, b + size, b, 1);
-    insert_free(t, base, b, size, at_head, sli);
-    return b;
+    return file_free(t, base, b, size, at_head, sli);
 }
 
 /* ------------------------------------------------------ public operations */
@@ -537,6 +554,26 @@ uint64_t tlsf_bad_offset(const tlsf_t *t) { return t->bad_offset; }
 
 _Static_assert(1 << TLSF_SLI_DEFAULT == TLSF_SL_LEN_DEFAULT, "TLSF_SLI_DEFAULT is log2(TLSF_SL_LEN_DEFAULT)");
 
+/* alloc's end: b, just read from the head of list i, becomes a block of
+ * `need` bytes after `gap` bytes of padding for alignment `align`. Inlined
+ * twice, so that the own-list look's fit test (the same comparison on the
+ * same size word) is not made again. */
+TLSF_HOT int take_head(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t i, uint64_t gap, uint64_t need,
+                       uint64_t align, uint64_t *out, uint64_t *note, unsigned sli)
+{
+    uint64_t bsize;
+    int rc;
+    if ((rc = check_head(t, base, b, i, &bsize)))
+        return rc;
+    if (gap + need > bsize)
+        return corrupt(t, b);
+    if (rd(base, b + bsize, W_PREV) != b)
+        return corrupt(t, b + bsize);
+    remove_head(t, base, b, i, sli);
+    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note, sli);
+    return TLSF_OK;
+}
+
 /* tlsf_alloc; note as carve's; sli: the heap's sl_log2. */
 TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out, uint64_t *note,
                          unsigned sli)
@@ -549,32 +586,18 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
     uint64_t need = block_size_for(size);
     /* worst-case padding: align_gap() <= align + GRAN */
     uint64_t search = align <= GRAN ? need : need + align + GRAN;
-    uint64_t b, bsize, gap;
-    int rc;
     /* Beyond rlsf: first the head of the request's own (rounded-down) list.
      * It often fits, and only there can the holes of a same-size workload or
      * a heap's single large block be found (rlsf #15). Still O(1). */
-    uint64_t i = tlsf_map_floor_k(search, sli, GRAN_LOG2);
-    b = tlsf_class_exists_k(&t->cls, i, sli) ? *head_of(t, i) : NIL;
-    if (b != NIL && align_gap(b, align) + need > rd(base, b, W_SIZE))
-        b = NIL;
-    if (b == NIL) {
-        /* Good fit: every block of the list found is large enough. */
-        i = tlsf_find_suitable_k(&t->cls, tlsf_map_ceil_k(search, sli, GRAN_LOG2), sli);
-        if (i == TLSF_CLASS_NONE)
-            return TLSF_ENOMEM;
-        b = *head_of(t, i);
-    }
-    if ((rc = check_head(t, base, b, i, &bsize)))
-        return rc;
-    gap = align_gap(b, align);
-    if (gap + need > bsize)
-        return corrupt(t, b);
-    if (rd(base, b + bsize, W_PREV) != b)
-        return corrupt(t, b + bsize);
-    remove_head(t, base, b, i, sli);
-    *out = carve(t, base, b, bsize, gap, need, align <= GRAN ? 0 : log2_floor(align), note, sli);
-    return TLSF_OK;
+    uint64_t i = list_of(search, sli), b, gap;
+    if (list_exists(t, i) && (b = *head_of(t, i)) != NIL && (gap = align_gap(b, align)) + need <= rd(base, b, W_SIZE))
+        return take_head(t, base, b, i, gap, need, align, out, note, sli);
+    /* Good fit: every block of the list found is large enough. */
+    i = tlsf_find_suitable_k(&t->cls, tlsf_map_ceil_k(search, sli, GRAN_LOG2), sli);
+    if (i == TLSF_CLASS_NONE)
+        return TLSF_ENOMEM;
+    b = *head_of(t, i);
+    return take_head(t, base, b, i, align_gap(b, align), need, align, out, note, sli);
 }
 
 /* Any alignment, any sl_len: tlsf_alloc's uncommon cases, out of line. */
@@ -591,6 +614,14 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
     if (LIKELY(t->cls.sl_log2 == TLSF_SLI_DEFAULT && align - 1 < GRAN && !(align & (align - 1))))
         return alloc_noted(t, base, size, 1, out, NULL, TLSF_SLI_DEFAULT);
     return alloc_any(t, base, size, align, out);
+}
+
+/* A used block of `size` whose live bit is `bit` in *live is no more. */
+static inline void freed(tlsf_t *t, uint64_t *live, uint64_t bit, uint64_t size)
+{
+    *live &= ~bit;
+    t->allocations--;
+    t->used_bytes -= size;
 }
 
 /* Frees live payload p. next_free: whether a free block follows, or -1 to
@@ -612,13 +643,16 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
         return rc;
     if (next_free < 0)
         next_free = !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED);
-    if ((rc = check_next(t, base, b, w, next_free, &nb, sli)) || (rc = check_prev(t, base, b, w, &nb, sli)))
-        return rc;
     uint64_t size = w & SIZE_MASK;
-    *live &= ~bit;
-    t->allocations--;
-    t->used_bytes -= size;
-    b = release(t, base, b, size, &nb, at_head, sli);
+    if (!next_free && !(w & F_PREV_FREE)) { /* most frees: no neighbour to check or merge */
+        freed(t, live, bit, size);
+        file_free(t, base, b, size, at_head, sli);
+    } else {
+        if ((rc = check_next(t, base, b, w, next_free, &nb, sli)) || (rc = check_prev(t, base, b, w, &nb, sli)))
+            return rc;
+        freed(t, live, bit, size);
+        b = release(t, base, b, size, &nb, at_head, sli);
+    }
     if (out) {
         out->size = size;
         out->merged = b;

@@ -76,6 +76,15 @@ TLSF_HOT uint64_t tlsf_map_floor_k(uint64_t size, unsigned sli, unsigned min_log
     return ((uint64_t)(m - min_log2) << sli) | sl;
 }
 
+/* tlsf_map_floor_k for a size of at least 2^sli: size >> (m - sli) is then
+ * 2^sli + sl, so one shift and one add give the class (no rotation, mask or
+ * or). The in-band engine's sizes (at least 32) are such with up to 32 lists. */
+TLSF_HOT uint64_t tlsf_map_floor_large_k(uint64_t size, unsigned sli, unsigned min_log2)
+{
+    unsigned m = tlsf_log2(size);
+    return ((uint64_t)(m - min_log2 - 1) << sli) + (size >> (m - sli));
+}
+
 static inline uint64_t tlsf_map_floor(const tlsf_classes_t *c, uint64_t size)
 {
     return tlsf_map_floor_k(size, c->sl_log2, c->min_log2);
