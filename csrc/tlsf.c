@@ -227,7 +227,11 @@ TLSF_HOT void insert_free(tlsf_t *t, uint8_t *base, uint64_t b, uint64_t size, i
     if (h == NIL) {
         wr(base, b, W_NEXT_FREE, NIL);
         wr(base, b, W_PREV_FREE, NIL);
-        *head = *tail = b;
+        *head = b;
+        /* no vector store of the pair: gcc would set it up at the entry of
+         * every free (2 instructions each, most for nothing) */
+        atomic_signal_fence(memory_order_relaxed);
+        *tail = b;
         tlsf_mark_class_k(&t->cls, i, sli);
     } else if (at_head || size >= rd(base, h, W_SIZE)) {
         wr(base, b, W_NEXT_FREE, h);
