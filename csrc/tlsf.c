@@ -604,8 +604,8 @@ TLSF_HOT int alloc_noted(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align
     return take_head(t, base, b, i, align_gap(b, align), need, align, out, note, sli);
 }
 
-/* Any alignment, any sl_len: tlsf_alloc's uncommon cases, out of line. */
-static int alloc_any(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
+/* Any alignment, any sl_len: tlsf_alloc's uncommon cases. */
+TLSF_OUT_OF_LINE int alloc_any(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t *out)
 {
     return TLSF_WITH_SLI(t->cls, alloc_noted, t, base, size, align, out, NULL);
 }
@@ -665,14 +665,24 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
     return TLSF_OK;
 }
 
+/* Another sl_len: tlsf_free's and tlsf_free_merged's uncommon case. */
+TLSF_OUT_OF_LINE int free_any(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
+{
+    return free_offset(t, base, p, -1, 0, out, t->cls.sl_log2);
+}
+
 int tlsf_free(tlsf_t *t, uint8_t *base, uint64_t p)
 {
-    return TLSF_WITH_SLI(t->cls, free_offset, t, base, p, -1, 0, NULL);
+    if (LIKELY(t->cls.sl_log2 == TLSF_SLI_DEFAULT))
+        return free_offset(t, base, p, -1, 0, NULL, TLSF_SLI_DEFAULT);
+    return free_any(t, base, p, NULL);
 }
 
 int tlsf_free_merged(tlsf_t *t, uint8_t *base, uint64_t p, tlsf_freed_t *out)
 {
-    return TLSF_WITH_SLI(t->cls, free_offset, t, base, p, -1, 0, out);
+    if (LIKELY(t->cls.sl_log2 == TLSF_SLI_DEFAULT))
+        return free_offset(t, base, p, -1, 0, out, TLSF_SLI_DEFAULT);
+    return free_any(t, base, p, out);
 }
 
 /* The size word of live payload p's block, checked. */

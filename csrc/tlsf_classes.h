@@ -39,6 +39,9 @@ static inline unsigned tlsf_popcount64(uint64_t x) { return (unsigned)__builtin_
  * about 50 fewer instructions per operation); the error path is marked cold. */
 #define TLSF_HOT static inline __attribute__((always_inline))
 #define TLSF_COLD static __attribute__((cold))
+/* A public call's uncommon cases (another sl_len or alignment), kept out of
+ * the common case's function so that it needs fewer registers. */
+#define TLSF_OUT_OF_LINE static __attribute__((noinline))
 #else
 #define TLSF_LIKELY(x) (x)
 #define TLSF_UNLIKELY(x) (x)
@@ -48,12 +51,15 @@ static inline unsigned tlsf_popcount64(uint64_t x) { unsigned n = 0; for (; x; x
 #define TLSF_PRINTF_LIKE(f, a)
 #define TLSF_HOT static inline
 #define TLSF_COLD static
+#define TLSF_OUT_OF_LINE static
 #endif
 
 /* log2 of the default second-level count (32, TLSF_SL_LEN_DEFAULT). The
  * engines' public alloc and free pass it as a constant when the heap has it,
  * so that their inlined copies compute every class with immediates; any other
- * sl_len takes the same code with the heap's value. */
+ * sl_len takes the same code with the heap's value, out of line
+ * (TLSF_OUT_OF_LINE: the common case's function then needs fewer registers,
+ * 2 instructions per operation fewer on `mixed`). */
 #define TLSF_SLI_DEFAULT 5
 
 /* f(args..., sli) with sli the constant TLSF_SLI_DEFAULT when the classes

@@ -452,7 +452,7 @@ TLSF_COLD int alloc_short(tlsf_oa_t *a, ref_t r, uint64_t i, uint64_t au, uint64
     return TLSF_OK;
 }
 
-/* tlsf_oa_alloc; sli: the allocator's sl_log2 (TLSF_WITH_SLI). */
+/* tlsf_oa_alloc; sli: the allocator's sl_log2 (TLSF_SLI_DEFAULT). */
 TLSF_HOT int alloc_offset(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out, unsigned sli)
 {
     if (UNLIKELY(!align || (align & (align - 1))))
@@ -485,9 +485,17 @@ TLSF_HOT int alloc_offset(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t 
     return TLSF_OK;
 }
 
+/* Another sl_len: tlsf_oa_alloc's uncommon case. */
+TLSF_OUT_OF_LINE int alloc_any(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out)
+{
+    return alloc_offset(a, size, align, out, a->cls.sl_log2);
+}
+
 int tlsf_oa_alloc(tlsf_oa_t *a, uint64_t size, uint64_t align, uint64_t *out)
 {
-    return TLSF_WITH_SLI(a->cls, alloc_offset, a, size, align, out);
+    if (LIKELY(a->cls.sl_log2 == TLSF_SLI_DEFAULT))
+        return alloc_offset(a, size, align, out, TLSF_SLI_DEFAULT);
+    return alloc_any(a, size, align, out);
 }
 
 /* The used node at byte offset `offset`, or NULL; *link gets the index link holding it. */
@@ -514,7 +522,15 @@ TLSF_HOT int free_offset(tlsf_oa_t *a, uint64_t offset, int at_head, unsigned sl
     return TLSF_OK;
 }
 
-int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset) { return TLSF_WITH_SLI(a->cls, free_offset, a, offset, 0); }
+/* Another sl_len: tlsf_oa_free's uncommon case. */
+TLSF_OUT_OF_LINE int free_any(tlsf_oa_t *a, uint64_t offset) { return free_offset(a, offset, 0, a->cls.sl_log2); }
+
+int tlsf_oa_free(tlsf_oa_t *a, uint64_t offset)
+{
+    if (LIKELY(a->cls.sl_log2 == TLSF_SLI_DEFAULT))
+        return free_offset(a, offset, 0, TLSF_SLI_DEFAULT);
+    return free_any(a, offset);
+}
 
 int tlsf_oa_usable_size(const tlsf_oa_t *a, uint64_t offset, uint64_t *out)
 {
