@@ -621,7 +621,7 @@ int tlsf_alloc(tlsf_t *t, uint8_t *base, uint64_t size, uint64_t align, uint64_t
 }
 
 /* A used block of `size` whose live bit is `bit` in *live is no more. */
-static inline void freed(tlsf_t *t, uint64_t *live, uint64_t bit, uint64_t size)
+static inline void drop_used(tlsf_t *t, uint64_t *live, uint64_t bit, uint64_t size)
 {
     *live &= ~bit;
     t->allocations--;
@@ -649,12 +649,12 @@ TLSF_HOT int free_offset(tlsf_t *t, uint8_t *base, uint64_t p, int next_free, in
         next_free = !(rd(base, b + (w & SIZE_MASK), W_SIZE) & F_USED);
     uint64_t size = w & SIZE_MASK;
     if (!next_free && !(w & F_PREV_FREE)) { /* most frees: no neighbour to check or merge */
-        freed(t, live, bit, size);
+        drop_used(t, live, bit, size);
         file_free(t, base, b, size, at_head, sli);
     } else {
         if ((rc = check_next(t, base, b, w, next_free, &nb, sli)) || (rc = check_prev(t, base, b, w, &nb, sli)))
             return rc;
-        freed(t, live, bit, size);
+        drop_used(t, live, bit, size);
         b = release(t, base, b, size, &nb, at_head, sli);
     }
     if (out) {

@@ -477,6 +477,11 @@ class Tlsf:
             self.remove_free(prev, prev_index)
             b = prev
             size += prev_size
+        return self.file_free(b, size, at_head)
+
+    def file_free(self, b: int, size: int, at_head: bool) -> int:
+        """Region [b, b+size) (prev_phys valid), with no free neighbour left,
+        becomes a free block: the commit, then its list; at_head as insert_free."""
         self.log += (self.words, b >> 3, self.words[b >> 3])
         self.words[b >> 3] = size
         self.link_next(b + size, b, True)
@@ -497,17 +502,21 @@ class Tlsf:
         # or a heap's single large block be found (rlsf #15). Still O(1).
         cls = self.cls
         i = cls.map_floor(search)
-        b = self.heads[i] if cls.class_exists(i) else NIL
-        if b != NIL and align_gap(b, align) + need > self.words[b >> 3]:
-            b = NIL
-        if b == NIL:
-            # Good fit: every block of the list found is large enough.
-            i = cls.find_suitable(cls.map_ceil(search))
-            if i == CLASS_NONE:
-                raise oom(size, align)
-            b = self.heads[i]
+        if cls.class_exists(i) and (b := self.heads[i]) != NIL:
+            gap = align_gap(b, align)
+            if gap + need <= self.words[b >> 3]:
+                return self.take_head(b, i, gap, need, align, note)
+        # Good fit: every block of the list found is large enough.
+        i = cls.find_suitable(cls.map_ceil(search))
+        if i == CLASS_NONE:
+            raise oom(size, align)
+        b = self.heads[i]
+        return self.take_head(b, i, align_gap(b, align), need, align, note)
+
+    def take_head(self, b: int, i: int, gap: int, need: int, align: int, note: bool) -> int:
+        """alloc's end: b, just read from the head of list i, becomes a block
+        of `need` bytes after `gap` bytes of padding for alignment `align`."""
         bsize = self.check_head(b, i)
-        gap = align_gap(b, align)
         if gap + need > bsize:
             raise self.corrupt(b)
         if self.words[((b + bsize) >> 3) + W_PREV] != b:
@@ -531,14 +540,22 @@ class Tlsf:
         size = word & SIZE_MASK
         if next_free is None:
             next_free = not self.words[(b + size) >> 3] & F_USED
-        nxt = self.check_next(b, word, next_free)
-        nb = (*self.check_prev(b, word), *nxt)
+        if not next_free and not word & F_PREV_FREE:  # most frees: no neighbour to check or merge
+            self.drop_used(p, size)
+            merged = self.file_free(b, size, at_head)
+        else:
+            nxt = self.check_next(b, word, next_free)
+            nb = (*self.check_prev(b, word), *nxt)
+            self.drop_used(p, size)
+            merged = self.release(b, size, nb, at_head)
+        return size, merged, self.words[merged >> 3]
+
+    def drop_used(self, p: int, size: int) -> None:
+        """The used block of `size` behind live payload p is no more."""
         self.log += (self.live, p, True)
         self.live.discard(p)
         self.allocations -= 1
         self.used_bytes -= size
-        merged = self.release(b, size, nb, at_head)
-        return size, merged, self.words[merged >> 3]
 
     def free(self, p: int) -> None:
         self.free_offset(p, None, False)
