@@ -166,14 +166,15 @@ static inline uint64_t *live_bitmap(const tlsf_t *t)
 }
 
 /* The live bitmap's word holding payload's bit (*bit), or NULL when payload
- * cannot be an allocation's: a payload follows a header at or below limit,
- * inside the arena (which keeps the word inside the bitmap, whatever the
- * capacity; below MIN_BLOCK, limit is 0 and only the capacity says so).
- * payload - HDR wraps below HDR, so one unsigned compare bounds it on both
- * sides. free finds the word once, to test the bit and to clear it. */
+ * cannot be an allocation's: a payload follows a header at or below limit
+ * (payload - HDR wraps below HDR, so one unsigned compare bounds it on both
+ * sides). That keeps the word inside the bitmap: payload <= capacity - 16
+ * when capacity >= MIN_BLOCK; below it limit is 0, payload 16 passes, and its
+ * bit, clear (no allocation fits), is in the one word every bitmap has.
+ * free finds the word once, to test the bit and to clear it. */
 static inline uint64_t *live_slot(const tlsf_t *t, uint64_t payload, uint64_t *bit)
 {
-    if (payload - HDR > t->limit || payload >= t->capacity || (payload & (GRAN - 1)))
+    if (payload - HDR > t->limit || (payload & (GRAN - 1)))
         return NULL;
     uint64_t g = payload / GRAN;
     *bit = (uint64_t)1 << (g & 63);
@@ -512,8 +513,9 @@ static unsigned fl_count_for(uint64_t capacity)
     return capacity >= 2 * GRAN ? log2_floor(capacity) - GRAN_LOG2 + 1 : 1;
 }
 
-/* 64-bit words of the live bitmap: one bit per 16-byte granule. */
-static uint64_t live_words_for(uint64_t capacity) { return (capacity / GRAN + 63) / 64; }
+/* 64-bit words of the live bitmap: one bit per 16-byte granule, and at
+ * least one (live_slot reads it for any heap). */
+static uint64_t live_words_for(uint64_t capacity) { return capacity < 64 * GRAN ? 1 : (capacity / GRAN + 63) / 64; }
 
 size_t tlsf_control_size(uint64_t capacity, unsigned sl_len)
 {

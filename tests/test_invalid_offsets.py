@@ -202,9 +202,10 @@ def test_every_granule(Heap):
 @pytest.mark.parametrize("capacity", [0, 1, 8, 15, 16, 17, 24, 31, 32, 33, 47, 48, 64])
 def test_tiny_heaps_refuse_every_offset(impl, capacity):
     """A heap too small for any block (below 32 bytes) or for a payload: no
-    offset is live, and its bounds checks (one unsigned compare for the
-    header's range, the capacity for the heaps under 32 bytes, whose live
-    bitmap may have no word at all) refuse each without reading past it."""
+    offset is live, and its bounds check (one unsigned compare for the
+    header's range; under 32 bytes offset 16 passes it and reads the live
+    bitmap's one word, which every heap has, and finds its bit clear)
+    refuses each without reading past the bitmap."""
     for pool in (True, False):
         h = impl_class(impl, "Heap")(bytearray(capacity), pool=pool)
         for off in range(-GRAN, capacity + 3 * GRAN):

@@ -116,8 +116,9 @@ def fl_count_for(capacity: int) -> int:
 
 
 def live_words_for(capacity: int) -> int:
-    """64-bit words of the C core's live bitmap: one bit per 16-byte granule."""
-    return (capacity // GRANULARITY + 63) // 64
+    """64-bit words of the C core's live bitmap: one bit per 16-byte granule,
+    and at least one (the C core reads it for any heap)."""
+    return 1 if capacity < 64 * GRANULARITY else (capacity // GRANULARITY + 63) // 64
 
 
 def sound_used_word(b: int, word: int) -> bool:
