@@ -652,10 +652,7 @@ class Tlsf:
                 dst = slice(q, q + old - HEADER_SIZE)
                 log += (self.bytes, dst, self.bytes[dst].tobytes())
                 self.bytes[q : q + old - HEADER_SIZE] = self.bytes[p : p + old - HEADER_SIZE]
-                log += (self.live, p, True)
-                self.live.discard(p)
-                self.allocations -= 1
-                self.used_bytes -= old
+                self.drop_used(p, old)
                 return self.carve(prev, avail, gap, need, align_log2)
         # 4. Allocate elsewhere, copy, free. In crash-safe mode the two blocks
         # are noted first (pending_new just before the new block's commit), so
