@@ -4,7 +4,8 @@ Class `TlsfOffset` mirrors ``tlsf_offset.c`` function for function, with the
 same names (``tlsf_oa_alloc`` there is `TlsfOffset.alloc` here; the static
 helpers insert_free, remove_free, remove_head, split_after, absorb_next,
 carve, release, find_live, grow_lists, set_range_link, check_ranges,
-check_lists, check_index and unmark_all keep their names); the size classes
+check_lists, check_index and unmark_all keep their names; C's out-of-line
+``alloc_any`` and ``free_any`` for another sl_len have none); the size classes
 and bitmaps are `tlsf.pure.classes` (``tlsf_classes.h``), as in C. Class `OffsetAllocator`
 mirrors the binding (``binding/offset.c``). For the same
 configuration and the same calls both return identical offsets, walks and

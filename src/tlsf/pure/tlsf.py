@@ -3,7 +3,11 @@
 This module is the readable reference of ``csrc/tlsf.c``. Class `Tlsf` mirrors
 that file function for function, with the same names (``tlsf_alloc`` there is
 `Tlsf.alloc` here); the size classes and bitmaps are `tlsf.pure.classes`
-(``tlsf_classes.h``), as in C. Class `Heap` mirrors the binding ``binding/heap.c``.
+(``tlsf_classes.h``), as in C. C's helpers that only shape its machine code
+have none here: ``list_of`` and ``list_exists`` are `Classes.map_floor` and
+`Classes.class_exists`, and ``alloc_any`` / ``free_any`` (the out-of-line copies
+for another sl_len or alignment) are `Tlsf.alloc` / `Tlsf.free_offset`. Class
+`Heap` mirrors the binding ``binding/heap.c``.
 For the same configuration and the same calls both return identical offsets
 and walks, which the differential test checks.
 
